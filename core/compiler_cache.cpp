@@ -1,0 +1,237 @@
+#include "core/compiler_cache.hpp"
+
+#include <algorithm>
+
+#include "core/errors.hpp"
+#include "core/log.hpp"
+#include "core/world_state.hpp"
+
+namespace kcache {
+
+namespace detail {
+
+std::uint64_t world_now() noexcept { return WorldState::instance().world(); }
+
+void check_call_types(const Function& f, Type tt) {
+    if (!tt || tt.kind() != TypeKind::Tuple)
+        throw InvalidArgumentError("argument types of a call of " + f.name() +
+                                   " must be a Tuple type, not " + (tt ? tt.str() : "<null>"));
+    auto args = tt.elements();
+    for (std::size_t i = 0; i < args.size(); ++i)
+        if (!args[i].is_concrete())
+            throw AbstractTypeError("cannot specialise " + f.name() + " on " + tt.str() +
+                                    ": argument " + std::to_string(i + 1) + " has non-concrete "
+                                    "type " + args[i].str() +
+                                    "; specialisation needs concrete types");
+}
+
+} // namespace detail
+
+namespace {
+constexpr std::size_t kInitialCapacity = 64;
+}
+
+CacheBase::CacheBase(std::string tag, MethodTable& table)
+    : table_(&table), core_(std::make_shared<detail::CacheCore>()) {
+    if (tag.empty())
+        throw InvalidArgumentError("a CompilerCache needs a non-empty tag");
+    core_->tag = std::move(tag);
+    core_->table = &table;
+    tables_.push_back(std::make_unique<detail::EntryTable>(kInitialCapacity));
+    table_ptr_.store(tables_.back().get(), std::memory_order_release);
+}
+
+CacheBase::~CacheBase() {
+    auto& world = detail::WorldState::instance();
+    std::unique_lock lock(world.mutex());
+    world.unlink_cache(*core_);
+}
+
+const std::string& CacheBase::tag() const { return core_->tag; }
+
+CacheStats CacheBase::stats() const {
+    CacheStats s;
+    s.hits = hits_.load();
+    s.misses = misses_.load(std::memory_order_relaxed);
+    s.compilations = compilations_.load(std::memory_order_relaxed);
+    s.invalidations = core_->invalidations.load(std::memory_order_relaxed);
+    s.compile_time = std::chrono::nanoseconds(compile_ns_.load(std::memory_order_relaxed));
+    {
+        std::lock_guard lock(const_cast<std::mutex&>(mutex_));
+        s.entries = entries_.size();
+    }
+    return s;
+}
+
+Subscription CacheBase::add_invalidation_listener(InvalidationListener listener) {
+    auto slot = core_->listeners->add(std::move(listener));
+    return Subscription(core_->listeners, std::move(slot));
+}
+
+detail::Entry& CacheBase::insert_locked(std::unique_ptr<detail::Entry> entry) {
+    detail::EntryTable* table = table_ptr_.load(std::memory_order_relaxed);
+    if ((entries_.size() + 1) * 2 > table->mask + 1) {
+        // Grow: readers still probing the old table miss the new entry and take the slow path,
+        // which finds it here; the old table stays allocated for them.
+        auto bigger = std::make_unique<detail::EntryTable>((table->mask + 1) * 2);
+        for (auto& e : entries_) {
+            std::size_t i = e->hash & bigger->mask;
+            while (bigger->slots[i].load(std::memory_order_relaxed))
+                i = (i + 1) & bigger->mask;
+            bigger->slots[i].store(e.get(), std::memory_order_relaxed);
+        }
+        table = bigger.get();
+        tables_.push_back(std::move(bigger));
+        table_ptr_.store(table, std::memory_order_release);
+    }
+    std::size_t i = entry->hash & table->mask;
+    while (table->slots[i].load(std::memory_order_relaxed))
+        i = (i + 1) & table->mask;
+    detail::Entry& ref = *entry;
+    entries_.push_back(std::move(entry));
+    table->slots[i].store(&ref, std::memory_order_release);
+    return ref;
+}
+
+CacheShard& CacheBase::add_shard_locked(std::unique_ptr<CacheShard> shard) {
+    CacheShard& ref = *shard;
+    core_->shards.push_back(std::move(shard));
+    return ref;
+}
+
+std::string CacheBase::describe(const detail::Entry& e) const {
+    std::string s = e.f->name() + "(";
+    auto args = e.tt.elements();
+    for (std::size_t i = 0; i < args.size(); ++i)
+        s += (i ? ", ::" : "::") + args[i].str();
+    return s + ") [cache '" + core_->tag + "', key #" + std::to_string(e.shard->index()) + "]";
+}
+
+CacheBase::Acquired CacheBase::acquire(detail::Entry& e) {
+    auto& world = detail::WorldState::instance();
+    const auto me = std::this_thread::get_id();
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        const std::uint64_t now = world.world();
+        if (const CodeInstance* ci = e.ci.load(std::memory_order_acquire);
+            ci && ci->max_world() >= now)
+            return {Acquired::Ready, ci, nullptr};
+        if (!e.in_flight) {
+            e.in_flight = std::make_shared<detail::InFlight>();
+            e.in_flight->owner = me;
+            e.in_flight->entry = &e;
+            return {Acquired::Compile, nullptr, e.in_flight};
+        }
+        // Someone compiles it: wait, unless that someone is (transitively) waiting for us.
+        std::shared_ptr<detail::InFlight> flight = e.in_flight;
+        std::string chain = describe(e);
+        for (const detail::InFlight* f = flight.get(); f;) {
+            if (f->owner == me)
+                throw CompilationCycleError(
+                    "compilation cycle: " + chain + " needs itself; recursive calls must be "
+                    "compiled in one unit and recorded with register_dependency, not compiled "
+                    "through the cache");
+            // A waiter whose compilation is done is about to wake: it blocks nobody.
+            auto it = waiting_.find(f->owner);
+            f = it == waiting_.end() || it->second->done ? nullptr : it->second;
+            if (f)
+                chain += " <- " + describe(*f->entry);
+        }
+        waiting_[me] = flight.get();
+        cv_.wait(lock, [&] { return flight->done; });
+        waiting_.erase(me);
+        if (flight->error)
+            std::rethrow_exception(flight->error);
+        if (!flight->ci) {
+            // "No method" is only an answer for the world it was dispatched in.
+            if (flight->world == world.world())
+                return {Acquired::NoMethod, nullptr, nullptr};
+            continue;
+        }
+        // A definition may have landed between that commit and now, and this call may have
+        // begun after it: serve the result only if it is still valid, else go round again.
+        if (flight->ci->max_world() >= world.world())
+            return {Acquired::Ready, flight->ci, nullptr};
+    }
+}
+
+MethodInstance* CacheBase::begin_compile(detail::Entry& e, detail::CompileRecord& record) {
+    auto& world = detail::WorldState::instance();
+    std::unique_lock lock(world.mutex());
+    record.world = world.world();
+    MethodInstance* mi = world.dispatch(*e.f, e.tt, *table_, record.world);
+    if (!mi)
+        return nullptr;
+    record.mi = mi;
+    record.shard = e.shard;
+    record.core = core_.get();
+    record.active = true;
+    world.begin_compile(record);
+    log().debug("compiling {} for {} in world {}", mi->str(), core_->tag, record.world);
+    return mi;
+}
+
+const CodeInstance* CacheBase::commit(detail::Entry& e, detail::CompileRecord& record,
+                                      std::unique_ptr<CodeInstance> ci,
+                                      std::chrono::nanoseconds time) {
+    auto& world = detail::WorldState::instance();
+    std::unique_lock lock(world.mutex());
+    world.end_compile(record);
+    record.active = false;
+    if (record.doomed) {
+        log().debug("discarding {} compiled in world {}: a definition changed what it read",
+                    record.mi->str(), record.world);
+        return nullptr;
+    }
+    CodeInstance* raw = ci.get();
+    raw->min_world_ = record.world;
+    auto& deps = record.dependencies;
+    std::sort(deps.begin(), deps.end());
+    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+    raw->dependencies_ = std::move(deps);
+    raw->compile_time_ = time;
+    world.link(*raw, *core_, std::move(ci));
+    e.ci.store(raw, std::memory_order_release);
+    return raw;
+}
+
+void CacheBase::cancel(detail::CompileRecord& record) {
+    if (!record.active)
+        return;
+    auto& world = detail::WorldState::instance();
+    std::unique_lock lock(world.mutex());
+    world.end_compile(record);
+    record.active = false;
+}
+
+void CacheBase::finish(detail::Entry& e, const std::shared_ptr<detail::InFlight>& flight,
+                       const CodeInstance* ci, std::exception_ptr error, std::uint64_t world) {
+    {
+        std::lock_guard lock(mutex_);
+        e.in_flight.reset();
+        flight->done = true;
+        flight->ci = ci;
+        flight->world = world;
+        flight->error = std::move(error);
+    }
+    cv_.notify_all();
+}
+
+void CacheBase::add_dependency(detail::CompileRecord& record, MethodInstance& callee,
+                               const CodeInstance* via) {
+    auto& world = detail::WorldState::instance();
+    std::unique_lock lock(world.mutex());
+    // A callee compiled through the cache is current if its code instance still is; one looked
+    // up by hand is current unless something invalidated it since this compilation began.
+    if (via ? !via->valid_at(world.world()) : callee.last_invalidated_world_ > record.world)
+        record.doomed = true;
+    record.dependencies.push_back(&callee);
+}
+
+MethodInstance* CacheBase::dispatch_at(const Function& f, Type tt, std::uint64_t world) const {
+    auto& state = detail::WorldState::instance();
+    std::shared_lock lock(state.mutex());
+    return state.dispatch(f, tt, *table_, world);
+}
+
+} // namespace kcache
