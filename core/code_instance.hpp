@@ -51,9 +51,7 @@ public:
     /// Valid in worlds [min_world, max_world]; max_world is kMaxWorld until invalidated.
     std::uint64_t min_world() const { return min_world_; }
     std::uint64_t max_world() const { return max_world_.load(std::memory_order_acquire); }
-    bool valid_at(std::uint64_t world) const {
-        return min_world_ <= world && world <= max_world();
-    }
+    bool valid_at(std::uint64_t world) const { return min_world_ <= world && world <= max_world(); }
     /// The method instances whose code this compilation used (its backedges point here).
     std::span<MethodInstance* const> dependencies() const { return dependencies_; }
     std::chrono::nanoseconds compile_time() const { return compile_time_; }

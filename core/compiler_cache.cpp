@@ -10,7 +10,9 @@ namespace kcache {
 
 namespace detail {
 
-std::uint64_t world_now() noexcept { return WorldState::instance().world(); }
+std::uint64_t world_now() noexcept {
+    return WorldState::instance().world();
+}
 
 void check_call_types(const Function& f, Type tt) {
     if (!tt || tt.kind() != TypeKind::Tuple)
@@ -20,9 +22,10 @@ void check_call_types(const Function& f, Type tt) {
     for (std::size_t i = 0; i < args.size(); ++i)
         if (!args[i].is_concrete())
             throw AbstractTypeError("cannot specialise " + f.name() + " on " + tt.str() +
-                                    ": argument " + std::to_string(i + 1) + " has non-concrete "
-                                    "type " + args[i].str() +
-                                    "; specialisation needs concrete types");
+                                    ": argument " + std::to_string(i + 1) +
+                                    " has non-concrete "
+                                    "type " +
+                                    args[i].str() + "; specialisation needs concrete types");
 }
 
 } // namespace detail
@@ -47,7 +50,9 @@ CacheBase::~CacheBase() {
     world.unlink_cache(*core_);
 }
 
-const std::string& CacheBase::tag() const { return core_->tag; }
+const std::string& CacheBase::tag() const {
+    return core_->tag;
+}
 
 CacheStats CacheBase::stats() const {
     CacheStats s;
@@ -128,7 +133,8 @@ CacheBase::Acquired CacheBase::acquire(detail::Entry& e) {
         for (const detail::InFlight* f = flight.get(); f;) {
             if (f->owner == me)
                 throw CompilationCycleError(
-                    "compilation cycle: " + chain + " needs itself; recursive calls must be "
+                    "compilation cycle: " + chain +
+                    " needs itself; recursive calls must be "
                     "compiled in one unit and recorded with register_dependency, not compiled "
                     "through the cache");
             // A waiter whose compilation is done is about to wake: it blocks nobody.

@@ -354,8 +354,7 @@ private:
         return insert_locked(std::move(entry));
     }
 
-    [[gnu::noinline]] const CodeInstance* compile_slow(const Function& f, Type tt,
-                                                       const Key& key,
+    [[gnu::noinline]] const CodeInstance* compile_slow(const Function& f, Type tt, const Key& key,
                                                        typename Context::CompileFn compile_fn);
 
     std::unordered_map<Key, CacheShard*, KeyHash> shards_; // guarded by mutex_
@@ -381,8 +380,9 @@ std::uint64_t CompilationContext<Result, Key, KeyHash>::world() const {
 }
 
 template <class Result, class Key, class KeyHash>
-const CodeInstance* CompilerCache<Result, Key, KeyHash>::compile_slow(
-    const Function& f, Type tt, const Key& key, typename Context::CompileFn compile_fn) {
+const CodeInstance*
+CompilerCache<Result, Key, KeyHash>::compile_slow(const Function& f, Type tt, const Key& key,
+                                                  typename Context::CompileFn compile_fn) {
     detail::check_call_types(f, tt); // before anything is recorded for a bad tt
     misses_.fetch_add(1, std::memory_order_relaxed);
     const std::size_t h = detail::entry_hash(f, tt, KeyHash{}(key));
@@ -411,8 +411,9 @@ const CodeInstance* CompilerCache<Result, Key, KeyHash>::compile_slow(
             Result result = compile_fn(ctx);
             const auto time = std::chrono::steady_clock::now() - start;
             compilations_.fetch_add(1, std::memory_order_relaxed);
-            compile_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(time).count(),
-                                  std::memory_order_relaxed);
+            compile_ns_.fetch_add(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(time).count(),
+                std::memory_order_relaxed);
             auto ci = std::make_unique<CodeInstanceType>(*mi, *entry->shard, std::move(result));
             if (const CodeInstance* committed = commit(*entry, record, std::move(ci), time)) {
                 finish(*entry, acquired.flight, committed, nullptr);
@@ -444,9 +445,9 @@ std::optional<Result> cached_compilation(CompilerCache<Result, Key, KeyHash>& ca
 
 /// cached_compilation for a cache without sharding key.
 template <class Result, class KeyHash, class Fn>
-    requires std::is_invocable_v<Fn&, CompilationContext<Result, NoKey, KeyHash>&>
-std::optional<Result> cached_compilation(CompilerCache<Result, NoKey, KeyHash>& cache,
-                                         const Function& f, Type tt, Fn&& compile_fn) {
+requires std::is_invocable_v < Fn&, CompilationContext<Result, NoKey, KeyHash>
+& > std::optional<Result> cached_compilation(CompilerCache<Result, NoKey, KeyHash>& cache,
+                                             const Function& f, Type tt, Fn&& compile_fn) {
     return cached_compilation(cache, f, tt, NoKey{}, std::forward<Fn>(compile_fn));
 }
 

@@ -53,7 +53,8 @@ public:
     using Error::Error;
 };
 
-/// Specialisation asked for with a type that is not concrete (abstract, or holding a type variable).
+/// Specialisation asked for with a type that is not concrete (abstract, or holding a type
+/// variable).
 class AbstractTypeError : public Error {
 public:
     using Error::Error;

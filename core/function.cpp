@@ -44,7 +44,9 @@ Function& Function::define(std::string_view name) {
     return FunctionRegistry::instance().define(name);
 }
 
-Function* Function::find(std::string_view name) { return FunctionRegistry::instance().find(name); }
+Function* Function::find(std::string_view name) {
+    return FunctionRegistry::instance().find(name);
+}
 
 Function& Function::named(std::string_view name) {
     if (Function* f = find(name))

@@ -1,5 +1,5 @@
-// kcache's logger. The level comes from KCACHE_LOG (trace, debug, info, warn, error, critical, off);
-// the default is warn. Nothing on a hot path logs.
+// kcache's logger. The level comes from KCACHE_LOG (trace, debug, info, warn, error, critical,
+// off); the default is warn. Nothing on a hot path logs.
 #pragma once
 
 #include <spdlog/logger.h>

@@ -60,12 +60,14 @@ Signature::Signature(std::vector<Type> params, std::vector<Type> type_vars)
             throw InvalidSignatureError("signature parameter is a null Type");
         if (p.kind() == TypeKind::Tuple && p.has_type_vars())
             throw InvalidSignatureError("type variables inside a Tuple parameter are not "
-                                        "supported: " + p.str());
+                                        "supported: " +
+                                        p.str());
         count_occurrences(p, false, type_vars_, cov, inv, undeclared);
     }
     if (!undeclared.empty())
         throw InvalidSignatureError("type variable '" + std::string(undeclared[0].name()) +
-                                    "' is used in " + str("") + " but not declared in its "
+                                    "' is used in " + str("") +
+                                    " but not declared in its "
                                     "where-clause");
     diagonal_.resize(type_vars_.size());
     for (std::size_t i = 0; i < type_vars_.size(); ++i) {

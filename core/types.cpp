@@ -243,23 +243,41 @@ std::string_view to_string(AddressSpace space) {
     return "unknown";
 }
 
-TypeKind Type::kind() const { return node_->kind; }
-std::string_view Type::name() const { return node_->name; }
-Type Type::supertype() const { return Type(node_->super); }
-bool Type::is_concrete() const { return node_->concrete; }
-bool Type::has_type_vars() const { return node_->has_type_vars; }
-std::uint32_t Type::size_bytes() const { return node_->size_bytes; }
+TypeKind Type::kind() const {
+    return node_->kind;
+}
+std::string_view Type::name() const {
+    return node_->name;
+}
+Type Type::supertype() const {
+    return Type(node_->super);
+}
+bool Type::is_concrete() const {
+    return node_->concrete;
+}
+bool Type::has_type_vars() const {
+    return node_->has_type_vars;
+}
+std::uint32_t Type::size_bytes() const {
+    return node_->size_bytes;
+}
 Type Type::element() const {
     return node_->kind == TypeKind::Pointer ? node_->params[0] : Type();
 }
-AddressSpace Type::address_space() const { return node_->address_space; }
+AddressSpace Type::address_space() const {
+    return node_->address_space;
+}
 std::span<const Type> Type::elements() const {
     if (node_->kind != TypeKind::Tuple)
         return {};
     return node_->params;
 }
-std::size_t Type::hash() const { return node_ ? node_->hash : 0; }
-std::uint64_t Type::id() const { return node_ ? node_->id : 0; }
+std::size_t Type::hash() const {
+    return node_ ? node_->hash : 0;
+}
+std::uint64_t Type::id() const {
+    return node_ ? node_->id : 0;
+}
 
 std::string Type::str() const {
     if (!node_)
@@ -289,8 +307,9 @@ Type Type::pointer(Type element, AddressSpace space) {
     if (!element)
         throw InvalidArgumentError("Ptr of a null Type");
     if (element.kind() == TypeKind::Tuple)
-        throw InvalidArgumentError("Ptr{" + element.str() + "}: tuples are argument lists, not "
-                                                            "pointee types");
+        throw InvalidArgumentError("Ptr{" + element.str() +
+                                   "}: tuples are argument lists, not "
+                                   "pointee types");
     return Type(TypeFactory::instance().make_pointer(element, space));
 }
 
@@ -358,7 +377,7 @@ bool issubtype(Type a, Type b) {
             return issubtype(a, b.supertype());
         if (b.kind() != TypeKind::Abstract)
             return false;
-        for (Type t = a; ; t = t.supertype()) {
+        for (Type t = a;; t = t.supertype()) {
             if (t == b)
                 return true;
             if (t.supertype() == t)
@@ -384,26 +403,66 @@ bool issubtype(Type a, Type b) {
 }
 
 namespace types {
-Type Any() { return builtins().any; }
-Type Number() { return builtins().number; }
-Type Real() { return builtins().real; }
-Type Integer() { return builtins().integer; }
-Type Signed() { return builtins().signed_; }
-Type Unsigned() { return builtins().unsigned_; }
-Type AbstractFloat() { return builtins().abstract_float; }
-Type Bool() { return builtins().bool_; }
-Type Int8() { return builtins().i8; }
-Type Int16() { return builtins().i16; }
-Type Int32() { return builtins().i32; }
-Type Int64() { return builtins().i64; }
-Type UInt8() { return builtins().u8; }
-Type UInt16() { return builtins().u16; }
-Type UInt32() { return builtins().u32; }
-Type UInt64() { return builtins().u64; }
-Type Float16() { return builtins().f16; }
-Type BFloat16() { return builtins().bf16; }
-Type Float32() { return builtins().f32; }
-Type Float64() { return builtins().f64; }
+Type Any() {
+    return builtins().any;
+}
+Type Number() {
+    return builtins().number;
+}
+Type Real() {
+    return builtins().real;
+}
+Type Integer() {
+    return builtins().integer;
+}
+Type Signed() {
+    return builtins().signed_;
+}
+Type Unsigned() {
+    return builtins().unsigned_;
+}
+Type AbstractFloat() {
+    return builtins().abstract_float;
+}
+Type Bool() {
+    return builtins().bool_;
+}
+Type Int8() {
+    return builtins().i8;
+}
+Type Int16() {
+    return builtins().i16;
+}
+Type Int32() {
+    return builtins().i32;
+}
+Type Int64() {
+    return builtins().i64;
+}
+Type UInt8() {
+    return builtins().u8;
+}
+Type UInt16() {
+    return builtins().u16;
+}
+Type UInt32() {
+    return builtins().u32;
+}
+Type UInt64() {
+    return builtins().u64;
+}
+Type Float16() {
+    return builtins().f16;
+}
+Type BFloat16() {
+    return builtins().bf16;
+}
+Type Float32() {
+    return builtins().f32;
+}
+Type Float64() {
+    return builtins().f64;
+}
 } // namespace types
 
 } // namespace kcache

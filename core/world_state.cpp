@@ -46,9 +46,13 @@ std::string MethodInstance::str() const {
     return s + ")";
 }
 
-const std::string& CacheShard::tag() const { return core_->tag; }
+const std::string& CacheShard::tag() const {
+    return core_->tag;
+}
 
-MethodTable& MethodTable::global() { return detail::WorldState::instance().global_table(); }
+MethodTable& MethodTable::global() {
+    return detail::WorldState::instance().global_table();
+}
 
 MethodTable& MethodTable::create_overlay(std::string name, MethodTable& parent) {
     return detail::WorldState::instance().create_table(std::move(name), &parent);
@@ -129,11 +133,11 @@ void check_concrete(const Function& f, Type tt) {
     auto args = tt.elements();
     for (std::size_t i = 0; i < args.size(); ++i) {
         if (!args[i].is_concrete())
-            throw AbstractTypeError("cannot specialise " + f.name() + " on " + tt.str() +
-                                    ": argument " + std::to_string(i + 1) + " has " +
-                                    (args[i].has_type_vars() ? "a type variable in its type "
-                                                             : "non-concrete type ") +
-                                    args[i].str() + "; specialisation needs concrete types");
+            throw AbstractTypeError(
+                "cannot specialise " + f.name() + " on " + tt.str() + ": argument " +
+                std::to_string(i + 1) + " has " +
+                (args[i].has_type_vars() ? "a type variable in its type " : "non-concrete type ") +
+                args[i].str() + "; specialisation needs concrete types");
     }
 }
 
@@ -198,8 +202,8 @@ MethodInstance* WorldState::dispatch(const Function& f, Type tt, const MethodTab
                 if (!beaten)
                     names.push_back(c.method->str());
             }
-            std::string msg = call_str(f, tt) + " is ambiguous in method table '" +
-                              t->name() + "'; candidates:";
+            std::string msg =
+                call_str(f, tt) + " is ambiguous in method table '" + t->name() + "'; candidates:";
             for (auto& n : names)
                 msg += "\n  " + n;
             throw AmbiguityError(msg, std::move(names));
@@ -234,8 +238,8 @@ void WorldState::throw_method_error(const Function& f, Type tt, const MethodTabl
             continue;
         for (Method* m : it->second)
             if (valid_in(*m, world, m->deleted_world_)) {
-                candidates.push_back(m->str() + (t != &table ? " [table '" + t->name() + "']"
-                                                             : ""));
+                candidates.push_back(m->str() +
+                                     (t != &table ? " [table '" + t->name() + "']" : ""));
                 arities.insert(m->signature().arity());
             }
     }
@@ -254,9 +258,9 @@ void WorldState::throw_method_error(const Function& f, Type tt, const MethodTabl
                          std::move(candidates));
     }
     throw MethodError("no method matching " + call + " in method table '" + table.name() + "'" +
-                          (candidates.empty() ? std::string("; ") + f.name() +
-                                                    " has no methods there"
-                                              : "; candidates:" + list),
+                          (candidates.empty()
+                               ? std::string("; ") + f.name() + " has no methods there"
+                               : "; candidates:" + list),
                       std::move(candidates));
 }
 
@@ -428,7 +432,9 @@ void WorldState::notify(std::uint64_t world, const std::vector<CodeInstance*>& i
     global_listeners_->notify({world, all});
 }
 
-void WorldState::begin_compile(CompileRecord& record) { active_compiles_.push_back(&record); }
+void WorldState::begin_compile(CompileRecord& record) {
+    active_compiles_.push_back(&record);
+}
 
 void WorldState::end_compile(CompileRecord& record) {
     active_compiles_.erase(std::remove(active_compiles_.begin(), active_compiles_.end(), &record),
@@ -460,7 +466,9 @@ void WorldState::unlink_cache(CacheCore& core) {
 
 // --- public dispatch API --------------------------------------------------------------------
 
-std::uint64_t current_world() { return detail::WorldState::instance().world(); }
+std::uint64_t current_world() {
+    return detail::WorldState::instance().world();
+}
 
 MethodInstance* method_instance(const Function& f, Type tt, const MethodTable& table,
                                 std::optional<std::uint64_t> world) {

@@ -455,11 +455,11 @@ TEST(CompilerCache, ContextExposesWorldKeyAndInstance) {
     Type T = Type::type_var("T", AbstractFloat());
     add_method(f, Signature({T, Ptr(T)}, {T}), SumIR{0, {}});
     CompilerCache<std::string, Key, KeyHash> cache("Context");
-    auto r = cached_compilation(cache, f, tt_of<double, double*>(), Key{"gfx90a", 2},
-                                [&](auto& ctx) {
-                                    EXPECT_EQ(ctx.world(), current_world());
-                                    return ctx.mi().sparam("T").str() + "@" + ctx.key().arch;
-                                });
+    auto r =
+        cached_compilation(cache, f, tt_of<double, double*>(), Key{"gfx90a", 2}, [&](auto& ctx) {
+            EXPECT_EQ(ctx.world(), current_world());
+            return ctx.mi().sparam("T").str() + "@" + ctx.key().arch;
+        });
     EXPECT_EQ(r, "Float64@gfx90a");
 }
 

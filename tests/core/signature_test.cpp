@@ -19,8 +19,7 @@ TEST(Signature, MatchingBindsTypeVariables) {
     EXPECT_FALSE(saxpy.matches(Type::tuple({Float64(), Ptr(Float32()), Ptr(Float32()), Int32()})));
     EXPECT_FALSE(saxpy.matches(Type::tuple({Int32(), Ptr(Int32()), Ptr(Int32()), Int32()})));
     EXPECT_FALSE(saxpy.matches(Type::tuple({Float32(), Ptr(Float32())})));
-    EXPECT_EQ(saxpy.str("saxpy"),
-              "saxpy(::T, ::Ptr{T}, ::Ptr{T}, ::Int32) where T<:AbstractFloat");
+    EXPECT_EQ(saxpy.str("saxpy"), "saxpy(::T, ::Ptr{T}, ::Ptr{T}, ::Int32) where T<:AbstractFloat");
 }
 
 TEST(Signature, DiagonalVariablesBindOneConcreteType) {
@@ -71,7 +70,7 @@ TEST(Signature, TypeVariablesThatDoNotBindAreRejected) {
         EXPECT_NE(std::string(e.what()).find("T<:Real"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("never bind"), std::string::npos) << e.what();
     }
-    EXPECT_THROW(Signature({T, U}, {T}), InvalidSignatureError); // U undeclared
+    EXPECT_THROW(Signature({T, U}, {T}), InvalidSignatureError);          // U undeclared
     EXPECT_THROW(Signature({Int32()}, {Int32()}), InvalidSignatureError); // not a variable
     EXPECT_THROW(Signature({T}, {T, T}), InvalidSignatureError);
 }

@@ -18,7 +18,8 @@ inline Function& fresh_function(const std::string& base) {
     return Function::define(unique_name(base));
 }
 
-inline MethodTable& fresh_overlay(const std::string& base, MethodTable& parent = MethodTable::global()) {
+inline MethodTable& fresh_overlay(const std::string& base,
+                                  MethodTable& parent = MethodTable::global()) {
     return MethodTable::create_overlay(unique_name(base), parent);
 }
 

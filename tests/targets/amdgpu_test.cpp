@@ -75,7 +75,8 @@ TEST(Amdgpu, NativeMathLowersInProcess) {
     for (const char* op : {"sqrt", "rsqrt", "exp", "exp2", "log", "log2", "log10", "sin", "cos",
                            "fabs", "floor", "ceil", "trunc", "fmin", "fmax", "fma"})
         ops.push_back(std::string(op) + ".f32");
-    for (const char* op : {"sqrt", "rsqrt", "fabs", "floor", "ceil", "trunc", "fmin", "fmax", "fma"})
+    for (const char* op :
+         {"sqrt", "rsqrt", "fabs", "floor", "ceil", "trunc", "fmin", "fmax", "fma"})
         ops.push_back(std::string(op) + ".f64");
     for (const char* arch : {"gfx90a", "gfx1100"}) {
         Artifact a = compile(math_kernel(ops), "all_math", {TargetKind::Amdgpu, arch, 2});
@@ -107,8 +108,9 @@ define void @k(ptr addrspace(1) %p) {
   store double %y, ptr addrspace(1) %p
   ret void
 })");
-    EXPECT_THROW(target_for(TargetKind::Amdgpu).prepare(*c.module, "k", {TargetKind::Amdgpu, "gfx90a", 2}),
-                 LoweringError);
+    EXPECT_THROW(
+        target_for(TargetKind::Amdgpu).prepare(*c.module, "k", {TargetKind::Amdgpu, "gfx90a", 2}),
+        LoweringError);
 }
 
 TEST(Amdgpu, ConcurrentCompilationsSerialiseLld) {

@@ -12,8 +12,8 @@ struct ElfInfo {
     unsigned type = 0;    // e_type
     unsigned machine = 0; // e_machine
     std::uint32_t flags = 0;
-    unsigned abi_version = 0;      // e_ident[EI_ABIVERSION]
-    std::string arch;              // llvm::Triple arch name of the object
+    unsigned abi_version = 0;         // e_ident[EI_ABIVERSION]
+    std::string arch;                 // llvm::Triple arch name of the object
     std::vector<std::string> symbols; // static and dynamic symbol names
 };
 

@@ -6,6 +6,7 @@
 #include "targets/host_abi.hpp"
 #include "targets/target_errors.hpp"
 
+#include <llvm/BinaryFormat/ELF.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/Support/MemoryBuffer.h>
@@ -68,9 +69,9 @@ TEST(Host, ObjectIsForThisMachine) {
     auto elf = read_elf(a.bytes);
     ASSERT_TRUE(elf) << "host object is not ELF64 (this test assumes a 64-bit ELF host)";
     EXPECT_EQ(elf->type, unsigned(llvm::ELF::ET_REL));
-    EXPECT_EQ(elf->arch,
-              llvm::Triple::getArchTypeName(llvm::Triple(llvm::sys::getProcessTriple()).getArch())
-                  .str());
+    EXPECT_EQ(
+        elf->arch,
+        llvm::Triple::getArchTypeName(llvm::Triple(llvm::sys::getProcessTriple()).getArch()).str());
     EXPECT_TRUE(has_symbol(*elf, "vadd"));
     EXPECT_TRUE(has_symbol(*elf, "vadd.kcache.shared_bytes"));
 }
@@ -139,7 +140,8 @@ TEST(Host, ReductionWithSharedMemoryAndBarrierRuns) {
 TEST(Host, MathUsesLibm) {
     Artifact a = compile(kMath, "math", {TargetKind::Host, "", 2});
     Loaded jit(a);
-    auto math = jit.lookup<void (*)(float*, float*, double*, double*, host::LaunchContext*)>("math");
+    auto math =
+        jit.lookup<void (*)(float*, float*, double*, double*, host::LaunchContext*)>("math");
     std::vector<float> in = {0.5f, 1.0f, 2.0f, 4.0f}, out(4);
     std::vector<double> in64 = {2.0, 9.0, 16.0, 0.25}, out64(4);
     for (unsigned t = 0; t < 4; ++t) {

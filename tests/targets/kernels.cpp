@@ -130,8 +130,8 @@ define void @math(ptr addrspace(1) %in, ptr addrspace(1) %out,
 )";
 
 std::string math_kernel(const std::vector<std::string>& builtins) {
-    static const std::pair<const char*, int> kArity[] = {{"pow", 2}, {"fmin", 2}, {"fmax", 2},
-                                                         {"fma", 3}};
+    static const std::pair<const char*, int> kArity[] = {
+        {"pow", 2}, {"fmin", 2}, {"fmax", 2}, {"fma", 3}};
     std::string decls, body;
     int n = 0;
     for (const auto& b : builtins) {

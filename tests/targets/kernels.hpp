@@ -32,6 +32,8 @@ struct Compilation {
 /// Parses `ir` and runs all three steps for `spec` on it.
 Artifact compile(const std::string& ir, const std::string& kernel, const TargetSpec& spec);
 
-inline std::string text(const Artifact& a) { return std::string(a.bytes.begin(), a.bytes.end()); }
+inline std::string text(const Artifact& a) {
+    return std::string(a.bytes.begin(), a.bytes.end());
+}
 
 } // namespace kcache::test
