@@ -50,7 +50,11 @@ private:
 
     // Guarded by the world lock.
     std::vector<MethodTable*> children_;
+    // The methods valid in the current world, and every method ever added (for lookups at
+    // older worlds). Keeping them apart keeps definitions and dispatch independent of how often
+    // a function was redefined.
     std::unordered_map<const Function*, std::vector<Method*>> methods_;
+    std::unordered_map<const Function*, std::vector<Method*>> history_;
 
     // Dispatch results in the current world, cleared per function when a definition could
     // change them. Read and filled under the world lock held shared, so it has its own mutex.

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/dispatch.hpp"
 #include "core/errors.hpp"
@@ -76,10 +77,7 @@ std::vector<const Method*> MethodTable::methods(const Function& f) const {
     auto it = methods_.find(&f);
     if (it == methods_.end())
         return out;
-    const std::uint64_t now = world.world();
-    for (const Method* m : it->second)
-        if (m->primary_world_ <= now && now < m->deleted_world_)
-            out.push_back(m);
+    out.assign(it->second.begin(), it->second.end());
     return out;
 }
 
@@ -158,8 +156,9 @@ MethodInstance* WorldState::dispatch(const Function& f, Type tt, const MethodTab
     }
 
     for (const MethodTable* t = &table; t; t = t->parent_) {
-        auto it = t->methods_.find(&f);
-        if (it == t->methods_.end())
+        const auto& lists = current ? t->methods_ : t->history_;
+        auto it = lists.find(&f);
+        if (it == lists.end())
             continue;
         struct Candidate {
             Method* method;
@@ -232,9 +231,11 @@ void WorldState::throw_method_error(const Function& f, Type tt, const MethodTabl
     check_concrete(f, tt);
     std::vector<std::string> candidates;
     std::set<std::size_t> arities;
+    const bool current = world == world_.load(std::memory_order_acquire);
     for (const MethodTable* t = &table; t; t = t->parent_) {
-        auto it = t->methods_.find(&f);
-        if (it == t->methods_.end())
+        const auto& lists = current ? t->methods_ : t->history_;
+        auto it = lists.find(&f);
+        if (it == lists.end())
             continue;
         for (Method* m : it->second)
             if (valid_in(*m, world, m->deleted_world_)) {
@@ -257,11 +258,11 @@ void WorldState::throw_method_error(const Function& f, Type tt, const MethodTabl
                              std::to_string(n) + "; candidates:" + list,
                          std::move(candidates));
     }
-    throw MethodError("no method matching " + call + " in method table '" + table.name() + "'" +
-                          (candidates.empty()
-                               ? std::string("; ") + f.name() + " has no methods there"
-                               : "; candidates:" + list),
-                      std::move(candidates));
+    // Build the message before the candidates are moved into the error.
+    const std::string message =
+        "no method matching " + call + " in method table '" + table.name() + "'" +
+        (candidates.empty() ? "; " + f.name() + " has no methods there" : "; candidates:" + list);
+    throw MethodError(message, std::move(candidates));
 }
 
 void WorldState::clear_dispatch_caches(MethodTable& table, const Function& f) {
@@ -285,9 +286,11 @@ Method& WorldState::add_method(MethodTable& table, Function& f, Signature sig,
 
         auto& list = table.methods_[&f];
         Method* replaced = nullptr;
-        for (Method* m : list)
-            if (valid_in(*m, old_world, m->deleted_world_) && m->signature().equivalent(sig)) {
+        for (Method*& m : list)
+            if (m->signature().equivalent(sig)) {
                 replaced = m;
+                m = list.back(); // order does not matter: dispatch ranks by specificity
+                list.pop_back();
                 break;
             }
 
@@ -309,7 +312,7 @@ Method& WorldState::add_method(MethodTable& table, Function& f, Signature sig,
             if (it == t->methods_.end())
                 continue;
             for (Method* m : it->second) {
-                if (m == replaced || m == added || !valid_in(*m, old_world, m->deleted_world_))
+                if (m == added)
                     continue;
                 for (auto& [tt, mi] : m->instances_) {
                     if (!added->signature().matches(tt))
@@ -321,6 +324,7 @@ Method& WorldState::add_method(MethodTable& table, Function& f, Signature sig,
             }
         }
         list.push_back(added);
+        table.history_[&f].push_back(added);
         clear_dispatch_caches(table, f);
         invalidated = invalidate(affected, new_world);
         // Publish the world last: a reader that sees it also sees every max_world above.
@@ -387,15 +391,20 @@ std::vector<CodeInstance*> WorldState::invalidate(const std::vector<Affected>& a
         }
     }
 
-    // Unlink what was invalidated so that the lists hold valid code instances only.
-    auto erase = [](std::vector<CodeInstance*>& v, CodeInstance* x) {
-        v.erase(std::remove(v.begin(), v.end(), x), v.end());
-    };
+    // Unlink what was invalidated so that the lists hold valid code instances only: one pass
+    // per touched method instance, not one search per code instance.
+    std::unordered_set<MethodInstance*> touched;
     for (CodeInstance* ci : out) {
-        erase(ci->mi_->code_instances_, ci);
-        for (MethodInstance* dep : ci->dependencies_)
-            erase(dep->backedges_, ci);
+        touched.insert(ci->mi_);
+        touched.insert(ci->dependencies_.begin(), ci->dependencies_.end());
         ci->owner_->core_->invalidations.fetch_add(1, std::memory_order_relaxed);
+    }
+    auto invalid = [](const CodeInstance* ci) {
+        return ci->max_world_.load(std::memory_order_relaxed) != CodeInstance::kMaxWorld;
+    };
+    for (MethodInstance* mi : touched) {
+        std::erase_if(mi->code_instances_, invalid);
+        std::erase_if(mi->backedges_, invalid);
     }
     return out;
 }
@@ -449,16 +458,18 @@ void WorldState::link(CodeInstance& ci, CacheCore& core, std::unique_ptr<CodeIns
 }
 
 void WorldState::unlink_cache(CacheCore& core) {
-    auto erase = [](std::vector<CodeInstance*>& v, CodeInstance* x) {
-        v.erase(std::remove(v.begin(), v.end(), x), v.end());
-    };
+    std::unordered_set<MethodInstance*> touched;
     for (auto& owned : core.code_instances) {
         CodeInstance* ci = owned.get();
         if (ci->max_world_.load(std::memory_order_relaxed) != CodeInstance::kMaxWorld)
             continue; // invalidated ones were unlinked then
-        erase(ci->mi_->code_instances_, ci);
-        for (MethodInstance* dep : ci->dependencies_)
-            erase(dep->backedges_, ci);
+        touched.insert(ci->mi_);
+        touched.insert(ci->dependencies_.begin(), ci->dependencies_.end());
+    }
+    auto owned_here = [&](const CodeInstance* ci) { return ci->owner_->core_ == &core; };
+    for (MethodInstance* mi : touched) {
+        std::erase_if(mi->code_instances_, owned_here);
+        std::erase_if(mi->backedges_, owned_here);
     }
 }
 

@@ -2,9 +2,12 @@
 # Installs what kcache builds with, from Debian's packages. Idempotent: installs only what is missing.
 set -euo pipefail
 
+# The CUDA toolkit (ptxas, libdevice, nvJitLink) is not a Debian package: kcache uses it at run
+# time when /usr/local/cuda (or $KCACHE_CUDA_HOME) has it, and skips what needs it otherwise.
 packages=(
   build-essential cmake ninja-build pkg-config
   libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
+  llvm-19-dev liblld-19-dev lld-19 llvm-19
 )
 
 missing=()

@@ -450,6 +450,24 @@ TEST(CompilerCache, ListenersRunOutsideLocksAndCanCallBack) {
     EXPECT_EQ(global_calls, 2);
 }
 
+TEST(CompilerCache, DestroyedCacheLeavesNoBackedgesBehind) {
+    Function& callee = fresh_function("destroyed_callee");
+    Function& caller = fresh_function("destroyed_caller");
+    add_method(callee, Signature{Int64()}, SumIR{1, {}});
+    add_method(caller, Signature{Int64()}, SumIR{10, {&callee}});
+    CompilerCache<long> survivor("Survivor");
+    auto compile = [](auto& ctx) { return compile_sum(ctx); };
+    {
+        CompilerCache<long> shortlived("ShortLived");
+        EXPECT_EQ(cached_compilation(shortlived, caller, tt_of<std::int64_t>(), compile), 11);
+        EXPECT_EQ(cached_compilation(survivor, caller, tt_of<std::int64_t>(), compile), 11);
+    }
+    // Under ASan, touching the destroyed cache's code instances here would be reported.
+    add_method(callee, Signature{Int64()}, SumIR{2, {}});
+    EXPECT_EQ(survivor.stats().invalidations, 2u);
+    EXPECT_EQ(cached_compilation(survivor, caller, tt_of<std::int64_t>(), compile), 12);
+}
+
 TEST(CompilerCache, ContextExposesWorldKeyAndInstance) {
     Function& f = fresh_function("context");
     Type T = Type::type_var("T", AbstractFloat());

@@ -114,6 +114,7 @@ TEST(Dispatch, MissingMethodsGiveEmptyOrMethodError) {
         EXPECT_TRUE(contains(e.what(), "no method matching " + f.name() + "(::Float64)"))
             << e.what();
         EXPECT_EQ(e.candidates().size(), 2u);
+        EXPECT_TRUE(contains(e.what(), "candidates:\n  " + f.name() + "(::Int64)")) << e.what();
     }
     try {
         require_method_instance(f, Type::tuple({Int64(), Int64(), Int64()}));

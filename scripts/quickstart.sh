@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The README's two commands:
+#   scripts/quickstart.sh demo   set up, build and run the main job (the demo)
+#   scripts/quickstart.sh test   set up, build and run the whole test suite: the normal build,
+#                                then ThreadSanitizer and AddressSanitizer builds of the layers
+#                                that do not link LLVM (LLVM itself is not sanitizer-built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-}
+case "$mode" in demo | test) ;; *)
+  echo "usage: $0 demo|test" >&2
+  exit 2
+  ;;
+esac
+
+bash scripts/setup.sh
+jobs=$(nproc)
+
+configure() { # DIR ARGS...
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+}
+
+if [[ $mode == demo ]]; then
+  configure build
+  cmake --build build --target kcache-demo -j "$jobs"
+  exec ./build/tools/kcache-demo
+fi
+
+total_passed=0 total_failed=0 total_skipped=0 status=0
+run_suite() { # NAME DIR
+  local name=$1 dir=$2 log
+  log=$(mktemp)
+  echo "== $name: ctest in $dir"
+  if ! ctest --test-dir "$dir" --output-on-failure -j "$jobs" 2>&1 | tee "$log"; then
+    status=1
+  fi
+  local line total failed skipped
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1 || true)
+  if [[ -z $line ]]; then
+    echo "$name: ctest printed no summary" >&2
+    status=1
+  else
+    failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+    total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+    skipped=$(grep -cE '\(Skipped\)$' "$log" || true)
+    total_failed=$((total_failed + failed))
+    total_skipped=$((total_skipped + skipped))
+    total_passed=$((total_passed + total - failed - skipped))
+    ((failed == 0)) || status=1
+  fi
+  rm -f "$log"
+}
+
+configure build
+cmake --build build -j "$jobs"
+run_suite "main build" build
+
+for sanitizer in thread address; do
+  dir=build-$sanitizer
+  configure "$dir" -DKCACHE_SANITIZER=$sanitizer -DKCACHE_BUILD_TARGETS=OFF -DKCACHE_BUILD_BENCH=OFF
+  cmake --build "$dir" -j "$jobs"
+  run_suite "$sanitizer sanitizer" "$dir"
+done
+
+echo "total: $total_passed passed, $total_failed failed, $total_skipped skipped"
+exit $status
