@@ -1,0 +1,15 @@
+// Where the optional CUDA pieces (libdevice, nvJitLink) are looked for, resolved at run time so
+// the same binary works with and without a CUDA installation. Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+
+namespace kcache::detail {
+
+/// $KCACHE_CUDA_HOME, else $CUDA_HOME, else the build's KCACHE_CUDA_HOME (/usr/local/cuda).
+std::string cuda_home();
+
+/// <cuda_home>/nvvm/libdevice/libdevice.10.bc when that file exists, else empty.
+std::string find_libdevice();
+
+} // namespace kcache::detail

@@ -1,0 +1,78 @@
+// A lowering back end for one kind of device (ORC/IREE-HAL style): three steps with a seam
+// between them so that a cache can hash the prepared IR and skip the rest on a hit.
+//
+//   prepare(module, kernel, spec)  target triple/layout, kernel marking, internal linkage,
+//                                  builtins (targets/builtins.hpp), device math; verified
+//   optimize(module, spec)         new-pass-manager pipeline O0..O3 for the target machine
+//   emit(module, spec)             code generation and final link -> Artifact
+//
+// The module must hold the kernel entry and every function it calls; it is modified in place.
+// After a step throws, the module is in an unspecified (but destructible) state: discard it.
+// One LLVMContext per compilation: steps install a diagnostic handler on the module's context
+// while they run, so a context must not be shared by compilations running at the same time.
+#pragma once
+
+#include "targets/artifact.hpp"
+#include "targets/target_spec.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llvm {
+class Function;
+class Module;
+class TargetMachine;
+} // namespace llvm
+
+namespace kcache {
+
+/// Thread-safety: implementations are immutable after construction; any number of threads may
+/// call any member at once, each on its own module (and LLVMContext).
+class Target {
+public:
+    virtual ~Target() = default;
+
+    virtual TargetKind kind() const = 0;
+    /// Architectures this build of LLVM can generate code for, sorted.
+    virtual std::vector<std::string> supported_archs() const = 0;
+    /// The arch an empty TargetSpec::arch stands for.
+    virtual std::string default_arch() const = 0;
+
+    /// `spec` with the default arch filled in. Throws UnknownArchError for an arch outside
+    /// supported_archs(), InvalidArgumentError for another kind or an opt level outside 0..3.
+    TargetSpec resolve(const TargetSpec& spec) const;
+
+    /// Step 1; returns the time it took. Throws LoweringError (VerifierError for invalid IR) or
+    /// UnknownArchError. The kernel keeps its name.
+    std::chrono::nanoseconds prepare(llvm::Module& m, std::string_view kernel,
+                                     const TargetSpec& spec) const;
+    /// Step 2 on a prepared module; returns the time it took.
+    std::chrono::nanoseconds optimize(llvm::Module& m, const TargetSpec& spec) const;
+    /// Step 3 on a prepared (and usually optimised) module; fills Artifact::times.emit.
+    /// Throws CodegenError.
+    Artifact emit(llvm::Module& m, const TargetSpec& spec) const;
+
+    /// All three steps, with all three times recorded.
+    Artifact compile(llvm::Module& m, std::string_view kernel, const TargetSpec& spec) const;
+
+protected:
+    /// LLVM triple of the target.
+    virtual std::string triple() const = 0;
+    virtual std::unique_ptr<llvm::TargetMachine> target_machine(const TargetSpec& spec) const = 0;
+    /// Target part of prepare: marks `kernel` as the entry, lowers builtins, links math. May
+    /// replace the kernel function by one of the same name. Triple and data layout are set.
+    virtual void lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec& spec) const = 0;
+    /// Whether emit's code generation produces assembly (PTX) rather than an object file.
+    virtual bool emits_assembly() const { return false; }
+    /// Target part of emit: turns codegen output into the artifact's format and bytes.
+    virtual void finish(std::vector<char> codegen_output, const TargetSpec& spec,
+                        Artifact& artifact) const = 0;
+};
+
+/// The process-wide instance of each target, created on first use with default options.
+const Target& target_for(TargetKind kind);
+
+} // namespace kcache
