@@ -62,7 +62,7 @@ CacheStats CacheBase::stats() const {
     s.invalidations = core_->invalidations.load(std::memory_order_relaxed);
     s.compile_time = std::chrono::nanoseconds(compile_ns_.load(std::memory_order_relaxed));
     {
-        std::lock_guard lock(const_cast<std::mutex&>(mutex_));
+        std::lock_guard lock(mutex_);
         s.entries = entries_.size();
     }
     return s;

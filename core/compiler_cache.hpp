@@ -214,7 +214,7 @@ protected:
                         const CodeInstance* via);
     MethodInstance* dispatch_at(const Function& f, Type tt, std::uint64_t world) const;
 
-    std::mutex mutex_; // entries, shards, in-flight compilations
+    mutable std::mutex mutex_; // entries, shards, in-flight compilations
     mutable detail::StripedCounter hits_;
     std::atomic<std::uint64_t> misses_{0};
     std::atomic<std::uint64_t> compilations_{0};
