@@ -1,0 +1,107 @@
+// Generator methods: a C++ callable that emits the LLVM IR of one specialisation from the concrete
+// argument types, e.g. with llvm::IRBuilder. This is how
+//   saxpy(a::T, x::Ptr{T}, y::Ptr{T}, n::Int32) where T<:AbstractFloat
+// gets one body per T. The generator fills in `ctx.function()` (already declared with the
+// lowered argument types and the return type) in `ctx.module()`, a module of its own that the
+// kernel compiler links into the kernel's module afterwards. Anything else it defines there is
+// private to it (given internal linkage before linking).
+//
+// Calls of other generic functions go through the context: `ctx.callee(f, tt)` dispatches in the
+// compilation's world (through the cache's method table, overlays first), has the callee's
+// specialisation emitted into the kernel's module once (recursion allowed), registers the
+// dependency (so redefining the callee recompiles this kernel), and returns its declaration in
+// ctx.module(). Builtins are plain `kcache.*` declarations (kernels/emit.hpp has helpers).
+//
+// A generator that throws a kcache::Error propagates it unchanged; anything else it throws
+// becomes a GeneratorError naming the method instance. Nothing is cached either way.
+#pragma once
+
+#include "core/method_instance.hpp"
+#include "core/method_table.hpp"
+#include "core/signature.hpp"
+#include "targets/target_spec.hpp"
+
+#include <llvm/ADT/ArrayRef.h>
+#include <llvm/IR/IRBuilder.h>
+
+#include <functional>
+#include <initializer_list>
+#include <span>
+#include <string_view>
+
+namespace kcache::kernels {
+
+namespace detail {
+struct BuildState;
+}
+
+/// A value together with its lattice type, for calls through the context.
+struct TypedValue {
+    Type type;
+    llvm::Value* value;
+};
+
+/// What a generator sees. Lives only during the generator's call.
+/// Thread-safety: use only from the thread running the generator.
+class GenContext {
+public:
+    const MethodInstance& mi() const { return *mi_; }
+    /// Values bound to the signature's type variables, in declaration order.
+    std::span<const Type> sparams() const { return mi_->sparams(); }
+    /// The value bound to the type variable `name`; throws InvalidArgumentError.
+    Type sparam(std::string_view name) const { return mi_->sparam(name); }
+    /// The concrete type of argument `i`.
+    Type arg_type(std::size_t i) const { return mi_->spec_types().elements()[i]; }
+    std::size_t num_args() const { return mi_->spec_types().elements().size(); }
+    /// The return type (the Generator's, with type variables bound); invalid for void.
+    Type return_type() const { return return_type_; }
+    /// What the kernel is compiled for. Generators may specialise on it: the cache is sharded
+    /// by it, so results never leak between specs.
+    const TargetSpec& spec() const;
+
+    llvm::LLVMContext& context() const;
+    /// The module to emit into; the kernel compiler links it into the kernel's module.
+    llvm::Module& module() const { return *module_; }
+    /// The function to define: its arguments are this specialisation's arguments.
+    llvm::Function& function() const { return *function_; }
+    /// llvm_type(t) in this context (kernels/type_names.hpp).
+    llvm::Type* llvm_type(Type t) const;
+
+    /// The declaration (in module()) of `f`'s specialisation for the concrete tuple `tt`; see
+    /// the header comment. Throws MethodError when no method applies.
+    llvm::Function* callee(const Function& f, Type tt);
+    /// callee(f, Tuple{arg types}) called with the arguments at the builder's insertion point.
+    llvm::CallInst* call(llvm::IRBuilder<>& b, const Function& f,
+                         std::initializer_list<TypedValue> args);
+    llvm::CallInst* call(llvm::IRBuilder<>& b, const Function& f, std::span<const TypedValue> args);
+
+private:
+    friend struct detail::BuildState;
+    GenContext(detail::BuildState& state, const MethodInstance& mi, llvm::Module& m,
+               llvm::Function& fn, Type ret)
+        : state_(&state), mi_(&mi), module_(&m), function_(&fn), return_type_(ret) {}
+
+    detail::BuildState* state_;
+    const MethodInstance* mi_;
+    llvm::Module* module_;
+    llvm::Function* function_;
+    Type return_type_;
+};
+
+using GeneratorFn = std::function<void(GenContext&)>;
+
+/// The source of a generator method. Thread-safety: immutable once added; `body` is called from
+/// any thread compiling a specialisation, possibly several at once, so it must be reentrant.
+struct Generator {
+    GeneratorFn body;
+    /// The return type, possibly holding the signature's type variables (`T`); invalid for void
+    /// (kernels return nothing).
+    Type returns;
+};
+
+/// Adds a generator method of `f` for `sig` to `table`. Throws InvalidArgumentError for an empty
+/// body, InvalidSignatureError when `returns` uses a type variable the signature does not bind.
+Method& add_generator(MethodTable& table, Function& f, Signature sig, GeneratorFn body,
+                      Type returns = Type());
+
+} // namespace kcache::kernels

@@ -1,0 +1,71 @@
+#include "host_runner.hpp"
+
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/Support/MemoryBuffer.h>
+
+#include <barrier>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace kcache::test {
+
+HostModule::HostModule(const Artifact& a) {
+    auto jit = llvm::orc::LLJITBuilder().create();
+    if (!jit)
+        throw std::runtime_error(llvm::toString(jit.takeError()));
+    jit_ = std::move(*jit);
+    auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+        jit_->getDataLayout().getGlobalPrefix());
+    if (!gen)
+        throw std::runtime_error(llvm::toString(gen.takeError()));
+    jit_->getMainJITDylib().addGenerator(std::move(*gen));
+    auto buf = llvm::MemoryBuffer::getMemBufferCopy(
+        llvm::StringRef(reinterpret_cast<const char*>(a.bytes.data()), a.bytes.size()));
+    if (auto err = jit_->addObjectFile(std::move(buf)))
+        throw std::runtime_error(llvm::toString(std::move(err)));
+}
+
+HostModule::~HostModule() = default;
+
+void* HostModule::address(const std::string& name) {
+    auto addr = jit_->lookup(name);
+    if (!addr)
+        throw std::runtime_error(llvm::toString(addr.takeError()));
+    return addr->toPtr<void*>();
+}
+
+void launch(Dim3 grid, Dim3 block, std::uint64_t shared_bytes,
+            const std::function<void(host::LaunchContext*)>& thread) {
+    const unsigned threads = block.x * block.y * block.z;
+    std::vector<std::max_align_t> shared(
+        (shared_bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t) + 1);
+    for (unsigned bz = 0; bz < grid.z; ++bz)
+        for (unsigned by = 0; by < grid.y; ++by)
+            for (unsigned bx = 0; bx < grid.x; ++bx) {
+                std::barrier<> sync(threads);
+                std::vector<std::thread> pool;
+                pool.reserve(threads);
+                for (unsigned t = 0; t < threads; ++t)
+                    pool.emplace_back([&, t] {
+                        host::LaunchContext c{};
+                        c.grid_dim[0] = grid.x, c.grid_dim[1] = grid.y, c.grid_dim[2] = grid.z;
+                        c.block_dim[0] = block.x, c.block_dim[1] = block.y,
+                        c.block_dim[2] = block.z;
+                        c.block_idx[0] = bx, c.block_idx[1] = by, c.block_idx[2] = bz;
+                        c.thread_idx[0] = t % block.x;
+                        c.thread_idx[1] = (t / block.x) % block.y;
+                        c.thread_idx[2] = t / (block.x * block.y);
+                        c.shared_memory = shared.data();
+                        c.runtime_data = &sync;
+                        c.barrier = [](host::LaunchContext* ctx) {
+                            static_cast<std::barrier<>*>(ctx->runtime_data)->arrive_and_wait();
+                        };
+                        thread(&c);
+                    });
+                for (auto& t : pool)
+                    t.join();
+            }
+}
+
+} // namespace kcache::test
