@@ -3,8 +3,10 @@
 //
 //   BM_ColdCompile/<kernel>/<target>     build + prepare (ir_gen), optimise (opt), code
 //                                        generation incl. nvJitLink/lld (codegen); ms/iteration
-//   BM_ProcessPipeline/<kernel>/nvptx    llc-19 -O2 on the prepared module, then ptxas: the
-//                                        classic toolchain, spawned with posix_spawn (no shell)
+//   BM_ProcessPipeline/<kernel>/nvptx    the same work as separate processes of the classic
+//                                        toolchain, spawned with posix_spawn (no shell): opt-19
+//                                        -O2 on the prepared module (kcache's optimise step),
+//                                        llc-19 -O2 (code generation), then ptxas (the cubin)
 //
 // Both use real time: the process pipeline's cost is mostly in the children.
 #include "kernels/kernel_compiler.hpp"
@@ -89,18 +91,18 @@ int spawn_wait(const std::vector<std::string>& args) {
     return WEXITSTATUS(status);
 }
 
-std::string find_llc() {
-    for (const char* p : {"/usr/bin/llc-19", "/usr/lib/llvm-19/bin/llc"})
+std::string find_llvm_tool(const std::string& name) {
+    for (const std::string& p : {"/usr/bin/" + name + "-19", "/usr/lib/llvm-19/bin/" + name})
         if (fs::exists(p))
             return p;
     return {};
 }
 
 void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) {
-    const std::string llc = find_llc();
+    const std::string opt = find_llvm_tool("opt"), llc = find_llvm_tool("llc");
     const std::string ptxas = kcache::detail::cuda_home() + "/bin/ptxas";
-    if (llc.empty()) {
-        state.SkipWithError("llc-19 not found (/usr/bin/llc-19, /usr/lib/llvm-19/bin/llc)");
+    if (opt.empty() || llc.empty()) {
+        state.SkipWithError("opt-19 or llc-19 not found (/usr/bin/*-19, /usr/lib/llvm-19/bin)");
         return;
     }
     if (!fs::exists(ptxas)) {
@@ -111,8 +113,8 @@ void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) 
     const fs::path dir = fs::temp_directory_path() /
                          ("kcache-bench-" + std::to_string(::getpid()) + "-" + info.name);
     fs::create_directories(dir);
-    const std::string ll = (dir / "k.ll").string(), ptx = (dir / "k.ptx").string(),
-                      cubin = (dir / "k.cubin").string();
+    const std::string ll = (dir / "k.ll").string(), bc = (dir / "k.opt.bc").string(),
+                      ptx = (dir / "k.ptx").string(), cubin = (dir / "k.cubin").string();
     { // The same IR the in-process compile optimises: built, linked and prepared.
         llvm::LLVMContext ctx;
         kernels::KernelCompiler kc(MethodTable::global(), "bench-ir");
@@ -122,22 +124,35 @@ void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) 
         llvm::raw_fd_ostream os(ll, ec);
         m->print(os, nullptr);
     }
-    const std::vector<std::string> llc_args = {llc,
+    const std::vector<std::string> opt_args = {opt,
                                                "-O" + std::to_string(kOptLevel),
                                                "-mtriple=nvptx64-nvidia-cuda",
                                                "-mcpu=" + spec.arch,
                                                "-mattr=" + NvptxTarget::ptx_feature(spec.arch),
                                                ll,
                                                "-o",
+                                               bc};
+    const std::vector<std::string> llc_args = {llc,
+                                               "-O" + std::to_string(kOptLevel),
+                                               "-mtriple=nvptx64-nvidia-cuda",
+                                               "-mcpu=" + spec.arch,
+                                               "-mattr=" + NvptxTarget::ptx_feature(spec.arch),
+                                               bc,
+                                               "-o",
                                                ptx};
     const std::vector<std::string> ptxas_args = {
         ptxas, "-arch=" + spec.arch, "-O" + std::to_string(kOptLevel), ptx, "-o", cubin};
-    double llc_s = 0, ptxas_s = 0;
+    double opt_s = 0, llc_s = 0, ptxas_s = 0;
     std::int64_t iterations = 0;
     for (auto _ : state) {
+        auto start = std::chrono::steady_clock::now();
+        if (spawn_wait(opt_args) != 0) {
+            state.SkipWithError("opt-19 failed on the prepared module");
+            break;
+        }
         auto t0 = std::chrono::steady_clock::now();
         if (spawn_wait(llc_args) != 0) {
-            state.SkipWithError("llc-19 failed on the prepared module");
+            state.SkipWithError("llc-19 failed on opt-19's output");
             break;
         }
         auto t1 = std::chrono::steady_clock::now();
@@ -146,11 +161,13 @@ void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) 
             break;
         }
         auto t2 = std::chrono::steady_clock::now();
+        opt_s += std::chrono::duration<double>(t0 - start).count();
         llc_s += std::chrono::duration<double>(t1 - t0).count();
         ptxas_s += std::chrono::duration<double>(t2 - t1).count();
         ++iterations;
     }
     if (iterations) {
+        state.counters["opt_ms"] = opt_s * 1e3 / double(iterations);
         state.counters["llc_ms"] = llc_s * 1e3 / double(iterations);
         state.counters["ptxas_ms"] = ptxas_s * 1e3 / double(iterations);
     }
