@@ -17,17 +17,9 @@ using builtins::MathOp;
 
 // What the AMDGPU backend of LLVM 19 selects for float / double without a library call.
 bool native_op(MathOp op, llvm::Type* ty) {
-    switch (op) {
-    case MathOp::Sqrt:
-    case MathOp::Rsqrt:
-    case MathOp::Fma:
-    case MathOp::Fabs:
-    case MathOp::Floor:
-    case MathOp::Ceil:
-    case MathOp::Trunc:
-    case MathOp::Fmin:
-    case MathOp::Fmax:
+    if (builtins::gpu_selects_natively(op))
         return true;
+    switch (op) {
     case MathOp::Exp:
     case MathOp::Exp2:
     case MathOp::Log:
@@ -36,11 +28,9 @@ bool native_op(MathOp op, llvm::Type* ty) {
     case MathOp::Sin:
     case MathOp::Cos:
         return ty->isFloatTy();
-    case MathOp::Tan:
-    case MathOp::Pow:
+    default: // tan, pow
         return false;
     }
-    return false;
 }
 
 // Intrinsics that would become libm calls on AMDGPU, which has no libm: reported up front rather

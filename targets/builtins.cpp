@@ -168,6 +168,23 @@ void lower_call(llvm::CallInst& call, const Parsed& p, Lowering& lowering) {
 std::string_view name(MathOp op) {
     return info(op).name;
 }
+bool gpu_selects_natively(MathOp op) {
+    switch (op) {
+    case MathOp::Sqrt:
+    case MathOp::Rsqrt:
+    case MathOp::Fma:
+    case MathOp::Fabs:
+    case MathOp::Floor:
+    case MathOp::Ceil:
+    case MathOp::Trunc:
+    case MathOp::Fmin:
+    case MathOp::Fmax:
+        return true;
+    default:
+        return false;
+    }
+}
+
 unsigned arity(MathOp op) {
     return info(op).arity;
 }

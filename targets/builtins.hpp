@@ -76,6 +76,9 @@ enum class MathOp {
 /// "sqrt", "fmin", ... as in the builtin's name.
 std::string_view name(MathOp op);
 unsigned arity(MathOp op);
+/// Ops every GPU backend of LLVM 19 (NVPTX, AMDGPU) selects for float and double without a
+/// library call: sqrt rsqrt fma fabs floor ceil trunc fmin fmax.
+bool gpu_selects_natively(MathOp op);
 
 /// Target hook for Target::prepare. Implementations insert code at the builder's insertion point
 /// (just before the builtin call, in the function that calls it). Used by one thread at a time.

@@ -26,25 +26,6 @@ struct NvptxTarget::Libdevice {
 
 namespace {
 
-// Ops the NVPTX backend selects without libdevice.
-bool native_op(builtins::MathOp op) {
-    using builtins::MathOp;
-    switch (op) {
-    case MathOp::Sqrt:
-    case MathOp::Rsqrt:
-    case MathOp::Fma:
-    case MathOp::Fabs:
-    case MathOp::Floor:
-    case MathOp::Ceil:
-    case MathOp::Trunc:
-    case MathOp::Fmin:
-    case MathOp::Fmax:
-        return true;
-    default:
-        return false;
-    }
-}
-
 class NvptxLowering final : public builtins::Lowering {
 public:
     NvptxLowering(llvm::Module& m, bool have_libdevice, std::string libdevice_why)
@@ -79,7 +60,7 @@ public:
             auto callee = m_.getOrInsertFunction(name, llvm::FunctionType::get(ty, params, false));
             return b.CreateCall(callee, args);
         }
-        if (native_op(op))
+        if (builtins::gpu_selects_natively(op))
             return builtins::emit_intrinsic(b, op, ty, args);
         throw LoweringError("@" + std::string(builtin) + " needs libdevice on nvptx, which is " +
                                 why_,
