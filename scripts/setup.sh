@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   llvm-19-dev liblld-19-dev lld-19 llvm-19
+  libamdhip64-dev
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include "kernels/kernel_compiler.hpp"
 #include "kernels/library.hpp"
 #include "kernels/type_names.hpp"
+#include "runtime/demo.hpp"
 #include "targets/target.hpp"
 
 #include <cstdlib>
@@ -191,10 +192,43 @@ int run_compile(std::span<const std::string> args, std::ostream& out, std::ostre
     return kOk;
 }
 
+// --- run -------------------------------------------------------------------------------------
+
+constexpr std::string_view kRunHelp = R"(usage: kcache run [--device host|cuda|hip|best]
+
+Runs the kernel library on real data on one device: every kernel checked against a plain C++
+reference, the cache's hits, and a redefinition that evicts a loaded module and loads the new
+code, with timings.
+
+  --device D   host: the CPU (always present); cuda or hip: the first GPU of that driver;
+               best (default): a GPU when one is present, the host otherwise
+
+Exit status: 0 when every check passed, 1 when one failed, 2 on bad usage or when the device
+is unavailable (the reason is printed).
+)";
+
+int run_run(std::span<const std::string> args, std::ostream& out, std::ostream&) {
+    runtime::DeviceChoice choice = runtime::DeviceChoice::Best;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] != "--device")
+            throw UsageError{"unexpected argument '" + args[i] + "'"};
+        if (i + 1 == args.size())
+            throw UsageError{"--device needs a value: host, cuda, hip or best"};
+        try {
+            choice = runtime::parse_device_choice(args[++i]);
+        } catch (const InvalidArgumentError& e) {
+            throw UsageError{std::string("--device: ") + e.what()};
+        }
+    }
+    return runtime::run_demo(out, choice);
+}
+
 constexpr Command kCommands[] = {
     {"kernels", "list the library's kernels and their signatures", kKernelsHelp, run_kernels},
     {"compile", "compile one kernel specialisation to PTX/cubin, HSACO or a host object",
      kCompileHelp, run_compile},
+    {"run", "run the kernel library on a device, checked, with a redefinition (the demo)", kRunHelp,
+     run_run},
 };
 
 } // namespace

@@ -1,0 +1,149 @@
+// The device interface (small, IREE-HAL/ORC style): a device allocates memory, copies, loads an
+// Artifact as a module and launches the module's kernel on a stream. Every handle is RAII.
+//
+// Thread-safety: every Device operation is thread-safe unless noted. A Module is immutable after
+// loading; destroying it unloads it and must not race with a launch of it (the Runtime makes sure
+// of that). A Stream may be used from one thread at a time.
+#pragma once
+
+#include "targets/artifact.hpp"
+#include "targets/host_abi.hpp"
+#include "targets/target_spec.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kcache::runtime {
+
+enum class DeviceKind { Host, Cuda, Hip };
+const char* to_string(DeviceKind kind);
+
+struct Dim3 {
+    std::uint32_t x = 1, y = 1, z = 1;
+    constexpr Dim3() = default;
+    constexpr Dim3(std::uint32_t x_, std::uint32_t y_ = 1, std::uint32_t z_ = 1)
+        : x(x_), y(y_), z(z_) {}
+    constexpr std::uint64_t count() const { return std::uint64_t(x) * y * z; }
+};
+
+class Device;
+
+/// An ordered queue of work on one device. Thread-safety: one thread at a time.
+class Stream {
+public:
+    virtual ~Stream() = default;
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+    Device& device() const { return device_; }
+    /// Blocks until everything enqueued on this stream has finished.
+    virtual void synchronize() = 0;
+
+protected:
+    explicit Stream(Device& d) : device_(d) {}
+
+private:
+    Device& device_;
+};
+
+struct LaunchConfig {
+    Dim3 grid;
+    Dim3 block;
+    /// Dynamic shared memory per block, in bytes, after the kernel's static shared memory.
+    std::uint32_t shared_bytes = 0;
+    /// nullptr: the device's default stream.
+    Stream* stream = nullptr;
+};
+
+/// Calls a host kernel entry with a packed argument array (generated per C++ argument list by
+/// runtime::launch; GPU devices ignore it).
+using HostInvokeFn = void (*)(void* entry, void* const* args, host::LaunchContext* ctx);
+
+/// A packed argument array: values[i] points to the i-th argument's bytes (cuLaunchKernel's
+/// kernelParams convention).
+struct KernelArgs {
+    void* const* values = nullptr;
+    std::size_t count = 0;
+    HostInvokeFn host_invoke = nullptr;
+};
+
+/// Called once the launch has finished executing on the device (stream order); may run on a
+/// device-owned thread. Must not throw.
+struct Completion {
+    void (*fn)(void* data) noexcept = nullptr;
+    void* data = nullptr;
+};
+
+/// One artifact loaded on one device, and its kernel's function handle. Unloaded when destroyed.
+/// Thread-safety: immutable; destroy it only when no launch of it is pending.
+class Module {
+public:
+    virtual ~Module() = default;
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+    Device& device() const { return device_; }
+    /// The kernel's entry (host: the function's address; CUDA: a CUfunction; HIP: hipFunction_t).
+    void* function() const { return function_; }
+    /// Static shared memory the kernel needs per block.
+    std::uint64_t static_shared_bytes() const { return static_shared_bytes_; }
+    const std::string& kernel_name() const { return kernel_; }
+
+protected:
+    Module(Device& d, std::string kernel) : device_(d), kernel_(std::move(kernel)) {}
+    void* function_ = nullptr;
+    std::uint64_t static_shared_bytes_ = 0;
+
+private:
+    Device& device_;
+    std::string kernel_;
+};
+
+/// Thread-safety: thread-safe.
+class Device {
+public:
+    virtual ~Device() = default;
+    Device(const Device&) = delete;
+    Device& operator=(const Device&) = delete;
+
+    virtual DeviceKind kind() const = 0;
+    /// Human-readable, e.g. "host (znver3, 16 threads)" or "cuda:0 NVIDIA H100 (sm_90)".
+    virtual const std::string& name() const = 0;
+    /// The cache shard key this device compiles for, resolved (arch filled in): sm_XY from the
+    /// compute capability, gfxNNNN from the arch name, the host CPU's name.
+    virtual const TargetSpec& target() const = 0;
+
+    // --- memory ---------------------------------------------------------------------------
+    /// At least 256-byte aligned; throws RuntimeError when out of memory. 0 bytes: nullptr.
+    virtual void* allocate(std::size_t bytes) = 0;
+    virtual void free(void* p) noexcept = 0;
+    /// Copies are ordered on `stream` (nullptr: default stream) and complete before returning.
+    virtual void copy_to_device(void* dst, const void* src, std::size_t bytes,
+                                Stream* stream = nullptr) = 0;
+    virtual void copy_to_host(void* dst, const void* src, std::size_t bytes,
+                              Stream* stream = nullptr) = 0;
+    virtual void copy_on_device(void* dst, const void* src, std::size_t bytes,
+                                Stream* stream = nullptr) = 0;
+
+    // --- streams ---------------------------------------------------------------------------
+    virtual std::unique_ptr<Stream> create_stream() = 0;
+    /// Waits for all work on the device.
+    virtual void synchronize() = 0;
+
+    // --- modules and launches ------------------------------------------------------------------
+    /// Loads an artifact of this device's target kind. Throws RuntimeError.
+    virtual std::unique_ptr<Module> load(const Artifact& artifact) = 0;
+    /// Enqueues the module's kernel; `done` is called when it has finished (on the host, before
+    /// launch returns). Throws LaunchError for an impossible shape, before launching.
+    virtual void launch(const Module& module, const LaunchConfig& config, const KernelArgs& args,
+                        Completion done) = 0;
+
+protected:
+    Device() = default;
+};
+
+/// Every device present: the host CPU first, then CUDA and HIP devices where a driver is found.
+std::vector<std::shared_ptr<Device>> enumerate_devices();
+
+} // namespace kcache::runtime

@@ -1,0 +1,221 @@
+#include "runtime/runtime.hpp"
+
+#include "runtime/gpu_device.hpp"
+#include "runtime/host_device.hpp"
+
+namespace kcache::runtime {
+
+namespace detail {
+void wrong_device(const Device* buffer_device, const Device& launch_device) {
+    throw LaunchError("launch on " + launch_device.name() + " with a buffer of " +
+                      (buffer_device ? buffer_device->name() : std::string("no device")));
+}
+} // namespace detail
+
+namespace {
+constexpr std::uint64_t kEvicted = std::uint64_t(1) << 63;
+}
+
+struct Runtime::Slot {
+    Runtime* runtime = nullptr;
+    std::unique_ptr<Module> module;
+    kernels::ArtifactPtr artifact;
+    /// Launches in flight, plus kEvicted once it left its table. Incremented only under the
+    /// table's shared lock while in the table; whoever brings it to exactly kEvicted unloads.
+    std::atomic<std::uint64_t> state{0};
+};
+
+struct Runtime::DeviceState {
+    Device* device = nullptr;
+    TargetSpec spec;
+    mutable std::shared_mutex mutex; // modules
+    std::unordered_map<const Artifact*, Slot*> modules;
+    std::mutex load_mutex; // one load at a time per device: no artifact loaded twice
+};
+
+Runtime::Runtime(kernels::KernelCompiler& compiler) : Runtime(compiler, enumerate_devices()) {}
+
+Runtime::Runtime(kernels::KernelCompiler& compiler, std::vector<std::shared_ptr<Device>> devices)
+    : compiler_(compiler), devices_(std::move(devices)) {
+    if (devices_.empty())
+        throw InvalidArgumentError("Runtime: no devices");
+    for (auto& d : devices_) {
+        if (!d)
+            throw InvalidArgumentError("Runtime: null device");
+        auto s = std::make_unique<DeviceState>();
+        s->device = d.get();
+        s->spec = d->target();
+        states_.push_back(std::move(s));
+    }
+    subscription_ = compiler_.cache().add_invalidation_listener(
+        [this](const InvalidationEvent& e) { on_invalidate(e); });
+}
+
+Runtime::~Runtime() {
+    subscription_.reset(); // no eviction from here on (waits for a listener call in progress)
+    for (auto& d : devices_)
+        d->synchronize(); // every completion has run: no launch in flight
+    for (auto& s : states_) {
+        for (auto& [artifact, slot] : s->modules)
+            delete slot; // unloads
+        s->modules.clear();
+    }
+}
+
+Device& Runtime::best_device() const {
+    for (auto& d : devices_)
+        if (d->kind() != DeviceKind::Host)
+            return *d;
+    return *devices_.front();
+}
+
+Runtime::DeviceState& Runtime::state_of(const Device& d) const {
+    for (auto& s : states_)
+        if (s->device == &d) [[likely]]
+            return *s;
+    throw InvalidArgumentError("Runtime: device " + d.name() + " is not one of this runtime's");
+}
+
+void Runtime::launch_packed(Device& d, const Function& f, Type tt, const LaunchConfig& config,
+                            const KernelArgs& args) {
+    DeviceState& ds = state_of(d);
+    if (config.stream && &config.stream->device() != &d) [[unlikely]]
+        throw LaunchError("launch on " + d.name() + " with a stream of " +
+                          config.stream->device().name());
+    Slot* s = acquire(ds, f, tt);
+    try {
+        d.launch(*s->module, config, args, Completion{&Runtime::release, s});
+    } catch (...) {
+        release(s); // a launch that throws has not been enqueued
+        throw;
+    }
+}
+
+Runtime::Slot* Runtime::acquire(DeviceState& ds, const Function& f, Type tt) {
+    if (const kernels::ArtifactPtr* a = compiler_.cache().lookup(f, tt, ds.spec)) [[likely]] {
+        std::shared_lock lock(ds.mutex);
+        auto it = ds.modules.find(a->get());
+        if (it != ds.modules.end()) [[likely]] {
+            it->second->state.fetch_add(1, std::memory_order_relaxed);
+            hits_.add();
+            return it->second;
+        }
+    }
+    return acquire_slow(ds, f, tt);
+}
+
+Runtime::Slot* Runtime::acquire_slow(DeviceState& ds, const Function& f, Type tt) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    auto find = [&](const Artifact* a) -> Slot* {
+        std::shared_lock lock(ds.mutex);
+        auto it = ds.modules.find(a);
+        if (it == ds.modules.end())
+            return nullptr;
+        it->second->state.fetch_add(1, std::memory_order_relaxed);
+        return it->second;
+    };
+    for (;;) {
+        // Dispatch and compile (or hit) for the device's target; MethodError when nothing applies.
+        kernels::ArtifactPtr a = compiler_.compile(f, tt, ds.spec);
+        if (Slot* s = find(a.get()))
+            return s;
+        std::lock_guard load_lock(ds.load_mutex);
+        if (Slot* s = find(a.get()))
+            return s;
+        auto slot = std::make_unique<Slot>();
+        slot->runtime = this;
+        slot->module = ds.device->load(*a);
+        slot->artifact = a;
+        slot->state.store(1, std::memory_order_relaxed); // this launch
+        {
+            std::unique_lock lock(ds.mutex);
+            // Publish only code that is still valid: an invalidation that ran while we loaded
+            // found nothing to evict, so the check must come after, under the table's lock.
+            const kernels::ArtifactPtr* now = compiler_.cache().lookup(f, tt, ds.spec);
+            if (now && now->get() == a.get()) {
+                ds.modules.emplace(a.get(), slot.get());
+                loads_.fetch_add(1, std::memory_order_relaxed);
+                return slot.release();
+            }
+        }
+        stale_.fetch_add(1, std::memory_order_relaxed);
+        // slot (and its module) are destroyed here, outside the lock; go again with new code.
+    }
+}
+
+void Runtime::release(void* p) noexcept {
+    auto* s = static_cast<Slot*>(p);
+    const std::uint64_t old = s->state.fetch_sub(1, std::memory_order_acq_rel);
+    if (old == (kEvicted | 1)) [[unlikely]]
+        s->runtime->unload(s, true);
+}
+
+void Runtime::unload(Slot* s, bool deferred) noexcept {
+    delete s; // Module's destructor unloads
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+    if (deferred) {
+        deferred_.fetch_add(1, std::memory_order_relaxed);
+        pending_.fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
+void Runtime::on_invalidate(const InvalidationEvent& event) {
+    std::vector<Slot*> now;
+    for (auto& ds : states_) {
+        std::unique_lock lock(ds->mutex);
+        if (ds->modules.empty())
+            continue;
+        for (const CodeInstance* ci : event.code_instances) {
+            const kernels::ArtifactPtr& a = kernels::KernelCache::result_of(*ci);
+            if (!a)
+                continue;
+            auto it = ds->modules.find(a.get());
+            if (it == ds->modules.end())
+                continue;
+            Slot* s = it->second;
+            ds->modules.erase(it);
+            // Count it as pending before the flag is set: a completion may unload right after.
+            pending_.fetch_add(1, std::memory_order_relaxed);
+            const std::uint64_t old = s->state.fetch_or(kEvicted, std::memory_order_acq_rel);
+            if (old == 0) {
+                pending_.fetch_sub(1, std::memory_order_relaxed);
+                now.push_back(s);
+            }
+        }
+    }
+    for (Slot* s : now)
+        unload(s, false); // outside the locks
+}
+
+RuntimeStats Runtime::stats() const {
+    RuntimeStats s;
+    s.hits = hits_.load();
+    s.misses = misses_.load(std::memory_order_relaxed);
+    s.loads = loads_.load(std::memory_order_relaxed);
+    s.evictions = evictions_.load(std::memory_order_relaxed);
+    s.deferred_evictions = deferred_.load(std::memory_order_relaxed);
+    s.stale_loads = stale_.load(std::memory_order_relaxed);
+    return s;
+}
+
+std::size_t Runtime::loaded_modules(const Device& d) const {
+    DeviceState& ds = state_of(d);
+    std::shared_lock lock(ds.mutex);
+    return ds.modules.size();
+}
+
+std::vector<std::shared_ptr<Device>> enumerate_devices() {
+    std::vector<std::shared_ptr<Device>> out;
+    out.push_back(std::make_shared<HostDevice>());
+    // GPU backends whose driver is missing are simply absent here; gpu_devices(kind) says why.
+    for (DeviceKind kind : {DeviceKind::Cuda, DeviceKind::Hip}) {
+        try {
+            for (auto& d : gpu_devices(kind))
+                out.push_back(std::move(d));
+        } catch (const RuntimeError&) {
+        }
+    }
+    return out;
+}
+
+} // namespace kcache::runtime

@@ -1,0 +1,176 @@
+// The runtime API: launch a kernel by function and C++ arguments on a device.
+//
+//   kernels::KernelCompiler compiler;               // dispatch + compilation + cache
+//   runtime::Runtime rt(compiler);                  // devices: enumerate_devices()
+//   runtime::Device& dev = rt.best_device();
+//   runtime::DeviceBuffer<float> x(dev, hx), y(dev, hy);
+//   rt.launch(dev, Function::named("saxpy"), {grid, block}, 2.0f, x, y, std::int32_t(n));
+//
+// The C++ argument types give the type tuple (tt_of<Args...>(); DeviceBuffer<T>, DevicePtr<T>
+// and T* are Ptr{T}); dispatch and compilation go through the compiler's cache with the device's
+// TargetSpec. Each artifact is loaded once per device (two devices of one arch share the artifact
+// and load it separately) and its module and function handle are kept per device, keyed by the
+// artifact. A wrong argument count or type is a MethodError from dispatch (or a LaunchError for a
+// buffer of another device) before anything is launched.
+//
+// Hot path (a launch whose artifact and module are cached): a lock-free cache probe, a shared
+// lock on the device's module table, one atomic increment and decrement; no allocation, no
+// formatting, arguments packed into a stack array.
+//
+// Eviction: the runtime listens to the cache's invalidations. A module whose code instance is
+// invalidated leaves the device's table at once (under the table's lock) and is unloaded outside
+// the lock as soon as no launch of it is in flight: right away if none is, otherwise by the
+// completion of the last one (stream order). The next launch loads the new code.
+//
+// Thread-safety: thread-safe; launches, loads and invalidations may run concurrently. Destroy the
+// Runtime only when no thread launches through it.
+#pragma once
+
+#include "core/type_of.hpp"
+#include "kernels/kernel_compiler.hpp"
+#include "runtime/buffer.hpp"
+#include "runtime/device.hpp"
+#include "runtime/errors.hpp"
+
+#include <atomic>
+#include <bit>
+#include <memory>
+#include <shared_mutex>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace kcache::runtime {
+
+struct RuntimeStats {
+    std::uint64_t hits = 0;               ///< launches that found their module loaded
+    std::uint64_t misses = 0;             ///< launches that went the slow way (compile and/or load)
+    std::uint64_t loads = 0;              ///< modules loaded (and kept)
+    std::uint64_t evictions = 0;          ///< modules unloaded because their code was invalidated
+    std::uint64_t deferred_evictions = 0; ///< of those, unloaded by the last in-flight launch
+    std::uint64_t stale_loads = 0; ///< loads discarded: the code was invalidated while loading
+};
+
+namespace detail {
+
+[[noreturn]] void wrong_device(const Device* buffer_device, const Device& launch_device);
+
+/// How a C++ argument is passed: `Raw` is the value in the packed argument array.
+template <class T, class = void>
+struct KernelArg {
+    static_assert(std::is_arithmetic_v<T>,
+                  "kernel arguments: arithmetic scalars, kcache::float16, DeviceBuffer<T>, "
+                  "DevicePtr<T> or T*");
+    using Raw = T;
+    static Raw raw(const T& v, const Device&) { return v; }
+};
+template <class T>
+struct KernelArg<T*> {
+    using Raw = T*;
+    static Raw raw(T* v, const Device&) { return v; }
+};
+template <class T>
+struct KernelArg<DeviceBuffer<T>> {
+    using Raw = T*;
+    static Raw raw(const DeviceBuffer<T>& b, const Device& d) {
+        if (b.device() != &d) [[unlikely]]
+            wrong_device(b.device(), d);
+        return b.data();
+    }
+};
+template <class T>
+struct KernelArg<DevicePtr<T>> {
+    using Raw = T*;
+    static Raw raw(const DevicePtr<T>& p, const Device& d) {
+        if (p.device && p.device != &d) [[unlikely]]
+            wrong_device(p.device, d);
+        return p.ptr;
+    }
+};
+template <>
+struct KernelArg<float16> {
+    using Raw = _Float16; // passed like LLVM's half: in an SSE register on x86-64
+    static Raw raw(const float16& v, const Device&) { return std::bit_cast<_Float16>(v.bits); }
+};
+
+template <class... Raw, std::size_t... I>
+void host_invoke_impl(void* entry, void* const* args, host::LaunchContext* ctx,
+                      std::index_sequence<I...>) {
+    using Fn = void (*)(Raw..., host::LaunchContext*);
+    reinterpret_cast<Fn>(entry)(*static_cast<Raw*>(args[I])..., ctx);
+}
+/// Calls a host kernel `void k(Raw..., LaunchContext*)` with a packed argument array.
+template <class... Raw>
+void host_invoke(void* entry, void* const* args, host::LaunchContext* ctx) {
+    host_invoke_impl<Raw...>(entry, args, ctx, std::index_sequence_for<Raw...>{});
+}
+
+} // namespace detail
+
+class Runtime {
+public:
+    /// Devices: `devices`, or every device present. The compiler (and its cache) must outlive
+    /// the runtime.
+    explicit Runtime(kernels::KernelCompiler& compiler);
+    Runtime(kernels::KernelCompiler& compiler, std::vector<std::shared_ptr<Device>> devices);
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    const std::vector<std::shared_ptr<Device>>& devices() const { return devices_; }
+    Device& device(std::size_t i = 0) const { return *devices_.at(i); }
+    /// The first GPU, else the host.
+    Device& best_device() const;
+    kernels::KernelCompiler& compiler() const { return compiler_; }
+
+    /// Launches kernel `f` on `d` with `args`; see the file comment.
+    template <class... Args>
+    void launch(Device& d, const Function& f, const LaunchConfig& config, const Args&... args) {
+        const Type tt = tt_of<std::remove_cvref_t<Args>...>();
+        std::tuple<typename detail::KernelArg<std::remove_cvref_t<Args>>::Raw...> raw{
+            detail::KernelArg<std::remove_cvref_t<Args>>::raw(args, d)...};
+        std::apply(
+            [&](auto&... r) {
+                void* values[sizeof...(Args) + 1] = {static_cast<void*>(&r)...};
+                const KernelArgs packed{
+                    values, sizeof...(Args),
+                    &detail::host_invoke<
+                        typename detail::KernelArg<std::remove_cvref_t<Args>>::Raw...>};
+                launch_packed(d, f, tt, config, packed);
+            },
+            raw);
+    }
+
+    /// The untyped launch: `tt` must describe `args` (runtime::launch derives both).
+    void launch_packed(Device& d, const Function& f, Type tt, const LaunchConfig& config,
+                       const KernelArgs& args);
+
+    RuntimeStats stats() const;
+    /// Modules in `d`'s table (loaded, not evicted).
+    std::size_t loaded_modules(const Device& d) const;
+    /// Evicted modules whose unloading waits for in-flight launches.
+    std::size_t pending_unloads() const { return pending_.load(std::memory_order_relaxed); }
+
+private:
+    struct Slot;
+    struct DeviceState;
+
+    DeviceState& state_of(const Device& d) const;
+    Slot* acquire(DeviceState& ds, const Function& f, Type tt);
+    Slot* acquire_slow(DeviceState& ds, const Function& f, Type tt);
+    static void release(void* slot) noexcept;
+    void unload(Slot* s, bool deferred) noexcept;
+    void on_invalidate(const InvalidationEvent& event);
+
+    kernels::KernelCompiler& compiler_;
+    std::vector<std::shared_ptr<Device>> devices_;
+    std::vector<std::unique_ptr<DeviceState>> states_;
+    mutable kcache::detail::StripedCounter hits_;
+    std::atomic<std::uint64_t> misses_{0}, loads_{0}, evictions_{0}, deferred_{0}, stale_{0};
+    std::atomic<std::size_t> pending_{0};
+    Subscription subscription_;
+};
+
+} // namespace kcache::runtime
