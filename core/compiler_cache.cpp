@@ -129,19 +129,24 @@ CacheBase::Acquired CacheBase::acquire(detail::Entry& e) {
         }
         // Someone compiles it: wait, unless that someone is (transitively) waiting for us.
         std::shared_ptr<detail::InFlight> flight = e.in_flight;
-        std::string chain = describe(e);
-        for (const detail::InFlight* f = flight.get(); f;) {
-            if (f->owner == me)
-                throw CompilationCycleError(
-                    "compilation cycle: " + chain +
-                    " needs itself; recursive calls must be "
-                    "compiled in one unit and recorded with register_dependency, not compiled "
-                    "through the cache");
-            // A waiter whose compilation is done is about to wake: it blocks nobody.
+        // Follow who waits for whom; a waiter whose compilation is done is about to wake and
+        // blocks nobody. The message is built only when there is a cycle.
+        auto next = [&](const detail::InFlight* f) -> const detail::InFlight* {
             auto it = waiting_.find(f->owner);
-            f = it == waiting_.end() || it->second->done ? nullptr : it->second;
-            if (f)
-                chain += " <- " + describe(*f->entry);
+            return it == waiting_.end() || it->second->done ? nullptr : it->second;
+        };
+        for (const detail::InFlight* f = flight.get(); f; f = next(f)) {
+            if (f->owner != me)
+                continue;
+            std::string chain = describe(e);
+            for (const detail::InFlight* g = flight.get(); g != f;) {
+                g = next(g);
+                chain += " <- " + describe(*g->entry);
+            }
+            throw CompilationCycleError("compilation cycle: " + chain +
+                                        " needs itself; recursive calls must be compiled in one "
+                                        "unit and recorded with register_dependency, not "
+                                        "compiled through the cache");
         }
         waiting_[me] = flight.get();
         cv_.wait(lock, [&] { return flight->done; });

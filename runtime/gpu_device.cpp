@@ -254,8 +254,7 @@ std::unique_ptr<Module> GpuDevice::load(const Artifact& a) {
 void GpuDevice::launch(const Module& module, const LaunchConfig& cfg, const KernelArgs& args,
                        Completion done) {
     impl_->activate();
-    const std::uint64_t shared = module.static_shared_bytes() + cfg.shared_bytes;
-    (void)shared; // static shared memory is part of the module; only the dynamic part is passed
+    // Static shared memory is part of the module; only the dynamic part is passed.
     impl_->check("launch",
                  impl_->api.launch(module.function(), cfg.grid, cfg.block, cfg.shared_bytes,
                                    stream_handle(cfg.stream), const_cast<void**>(args.values)));
