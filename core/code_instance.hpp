@@ -44,7 +44,7 @@ private:
 /// invalidated one stays readable (a thread may still hold its result) but is never served.
 class CodeInstance {
 public:
-    static constexpr std::uint64_t kMaxWorld = std::numeric_limits<std::uint64_t>::max();
+    static constexpr std::uint64_t kMaxWorld = kcache::kMaxWorld;
 
     const MethodInstance& mi() const { return *mi_; }
     const CacheShard& owner() const { return *owner_; }

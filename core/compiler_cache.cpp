@@ -61,9 +61,12 @@ CacheStats CacheBase::stats() const {
     s.compilations = compilations_.load(std::memory_order_relaxed);
     s.invalidations = core_->invalidations.load(std::memory_order_relaxed);
     s.compile_time = std::chrono::nanoseconds(compile_ns_.load(std::memory_order_relaxed));
+    s.waits = waits_.load(std::memory_order_relaxed);
+    s.stale = stale_.load(std::memory_order_relaxed);
     {
         std::lock_guard lock(mutex_);
         s.entries = entries_.size();
+        s.waiting = waiting_.size();
     }
     return s;
 }
@@ -149,6 +152,7 @@ CacheBase::Acquired CacheBase::acquire(detail::Entry& e) {
                                         "compiled through the cache");
         }
         waiting_[me] = flight.get();
+        waits_.fetch_add(1, std::memory_order_relaxed);
         cv_.wait(lock, [&] { return flight->done; });
         waiting_.erase(me);
         if (flight->error)
@@ -170,9 +174,23 @@ MethodInstance* CacheBase::begin_compile(detail::Entry& e, detail::CompileRecord
     auto& world = detail::WorldState::instance();
     std::unique_lock lock(world.mutex());
     record.world = world.world();
-    MethodInstance* mi = world.dispatch(*e.f, e.tt, *table_, record.world);
-    if (!mi)
-        return nullptr;
+    MethodInstance* mi;
+    if (e.pinned) {
+        mi = const_cast<MethodInstance*>(e.pinned);
+        if (mi->def().deleted_world_ != kMaxWorld)
+            throw StaleMethodInstanceError(
+                "cannot compile " + mi->str() + " for cache '" + core_->tag + "': its method " +
+                mi->def().str() + " was replaced in world " +
+                std::to_string(mi->def().deleted_world_) + "; dispatch again");
+        record.min_world = mi->def().primary_world();
+    } else {
+        const MethodLookup found = world.dispatch(*e.f, e.tt, *table_, record.world);
+        record.lookups.push_back({e.f, e.tt, table_, record.world, found.mi != nullptr});
+        if (!found.mi)
+            return nullptr;
+        mi = found.mi;
+        record.min_world = found.min_world;
+    }
     record.mi = mi;
     record.shard = e.shard;
     record.core = core_.get();
@@ -189,19 +207,28 @@ const CodeInstance* CacheBase::commit(detail::Entry& e, detail::CompileRecord& r
     std::unique_lock lock(world.mutex());
     world.end_compile(record);
     record.active = false;
-    if (record.doomed) {
+    // The answer of every lookup must still hold: a definition that landed after the
+    // compilation began may have changed one made in its (older) world, even one that created
+    // a method instance nothing else had seen (and so nothing could invalidate).
+    bool stale = record.doomed || (e.pinned && record.mi->def().deleted_world_ != kMaxWorld);
+    for (std::size_t i = 0; !stale && i < record.lookups.size(); ++i) {
+        const detail::LookupRecord& l = record.lookups[i];
+        stale = world.answer_max_world(*l.f, l.tt, *l.table, l.world) != kMaxWorld;
+    }
+    if (stale) {
+        stale_.fetch_add(1, std::memory_order_relaxed);
         log().debug("discarding {} compiled in world {}: a definition changed what it read",
                     record.mi->str(), record.world);
         return nullptr;
     }
     CodeInstance* raw = ci.get();
-    raw->min_world_ = record.world;
+    raw->min_world_ = record.min_world;
     auto& deps = record.dependencies;
     std::sort(deps.begin(), deps.end());
     deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
     raw->dependencies_ = std::move(deps);
     raw->compile_time_ = time;
-    world.link(*raw, *core_, std::move(ci));
+    world.link(*raw, *core_, std::move(ci), record);
     e.ci.store(raw, std::memory_order_release);
     return raw;
 }
@@ -236,13 +263,26 @@ void CacheBase::add_dependency(detail::CompileRecord& record, MethodInstance& ca
     // up by hand is current unless something invalidated it since this compilation began.
     if (via ? !via->valid_at(world.world()) : callee.last_invalidated_world_ > record.world)
         record.doomed = true;
+    if (via)
+        record.min_world = std::max(record.min_world, via->min_world());
     record.dependencies.push_back(&callee);
 }
 
-MethodInstance* CacheBase::dispatch_at(const Function& f, Type tt, std::uint64_t world) const {
+MethodInstance* CacheBase::dispatch_for(detail::CompileRecord& record, const Function& f,
+                                        Type tt) const {
     auto& state = detail::WorldState::instance();
+    // Shared is enough to write the record: only invalidation, which holds the lock exclusive,
+    // reads another thread's record.
     std::shared_lock lock(state.mutex());
-    return state.dispatch(f, tt, *table_, world);
+    const MethodLookup found = state.dispatch(f, tt, *table_, record.world);
+    record.lookups.push_back({&f, tt, table_, record.world, found.mi != nullptr});
+    if (found.mi) {
+        record.min_world = std::max(record.min_world, found.min_world);
+        if (found.mi->last_invalidated_world_ > record.world)
+            record.doomed = true;
+        record.dependencies.push_back(found.mi);
+    }
+    return found.mi;
 }
 
 } // namespace kcache

@@ -57,6 +57,9 @@ struct CacheStats {
     std::uint64_t compilations = 0;  ///< compile-function runs that returned (retries included)
     std::uint64_t invalidations = 0; ///< code instances of this cache invalidated
     std::uint64_t entries = 0;       ///< distinct (function, types, key) looked up
+    std::uint64_t waits = 0;         ///< times a thread waited for another thread's compilation
+    std::uint64_t waiting = 0;       ///< threads waiting for another thread's compilation right now
+    std::uint64_t stale = 0;         ///< results discarded: a definition changed what they read
     std::chrono::nanoseconds compile_time{};
 };
 
@@ -90,9 +93,11 @@ private:
 struct InFlight;
 
 /// One (function, argument types, key) a cache was asked for, and its current code instance.
+/// A pinned entry compiles one given method instance instead of dispatching (f, tt).
 struct Entry {
     const Function* f = nullptr;
     Type tt;
+    const MethodInstance* pinned = nullptr;
     CacheShard* shard = nullptr;
     std::size_t hash = 0;
     std::atomic<const CodeInstance*> ci{nullptr};
@@ -125,8 +130,10 @@ struct EntryTable {
     std::unique_ptr<std::atomic<Entry*>[]> slots;
 };
 
-inline std::size_t entry_hash(const Function& f, Type tt, std::size_t key_hash) noexcept {
-    std::uint64_t h = f.id() * 0x9E3779B97F4A7C15ULL ^ tt.hash();
+inline std::size_t entry_hash(const Function& f, Type tt, std::size_t key_hash,
+                              const MethodInstance* pinned = nullptr) noexcept {
+    std::uint64_t h =
+        f.id() * 0x9E3779B97F4A7C15ULL ^ tt.hash() ^ reinterpret_cast<std::uintptr_t>(pinned);
     h ^= key_hash + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
     h ^= h >> 31;
     h *= 0xBF58476D1CE4E5B9ULL;
@@ -202,9 +209,11 @@ protected:
     /// Returns Ready (a valid code instance, maybe compiled by another thread while this one
     /// waited), NoMethod, or Compile: this thread is now the one compiling the entry.
     Acquired acquire(detail::Entry& e);
-    /// Dispatches the entry in the current world and registers the compilation as active.
+    /// Dispatches the entry in the current world (a pinned entry: checks its method is still
+    /// current, else throws StaleMethodInstanceError) and registers the compilation as active.
     MethodInstance* begin_compile(detail::Entry& e, detail::CompileRecord& record);
-    /// Links the result in, unless an invalidation doomed the compilation (then nullptr).
+    /// Links the result in, unless an invalidation doomed the compilation or the answer of a
+    /// lookup it made no longer holds (then nullptr: compile again in the new world).
     const CodeInstance* commit(detail::Entry& e, detail::CompileRecord& record,
                                std::unique_ptr<CodeInstance> ci, std::chrono::nanoseconds time);
     void cancel(detail::CompileRecord& record);
@@ -212,11 +221,15 @@ protected:
                 const CodeInstance* ci, std::exception_ptr error, std::uint64_t world = 0);
     void add_dependency(detail::CompileRecord& record, MethodInstance& callee,
                         const CodeInstance* via);
-    MethodInstance* dispatch_at(const Function& f, Type tt, std::uint64_t world) const;
+    /// Dispatch in the compilation's world, recorded as a lookup (and, when a method applies,
+    /// a dependency) of the compilation.
+    MethodInstance* dispatch_for(detail::CompileRecord& record, const Function& f, Type tt) const;
 
     mutable std::mutex mutex_; // entries, shards, in-flight compilations
     mutable detail::StripedCounter hits_;
     std::atomic<std::uint64_t> misses_{0};
+    std::atomic<std::uint64_t> waits_{0};
+    std::atomic<std::uint64_t> stale_{0};
     std::atomic<std::uint64_t> compilations_{0};
     std::atomic<std::int64_t> compile_ns_{0};
 
@@ -254,9 +267,12 @@ public:
     void register_dependency(const MethodInstance& callee) {
         cache_.add_dependency(*record_, const_cast<MethodInstance&>(callee), nullptr);
     }
-    /// Dispatch through the cache's method table, in this compilation's world.
+    /// Dispatch through the cache's method table, in this compilation's world. The lookup is
+    /// an edge of the result, as in Julia: the result is served only while its answer holds (a
+    /// definition that changes it, even one that raced this compilation, invalidates the result
+    /// or makes this compilation run again), and a method instance found is a dependency.
     MethodInstance* method_instance(const Function& f, Type tt) const {
-        return cache_.dispatch_at(f, tt, world());
+        return cache_.dispatch_for(*record_, f, tt);
     }
     /// Compiles (or finds) a callee through the same cache and key with the same compile
     /// function, and registers the dependency. Throws MethodError when no method applies and
@@ -301,8 +317,20 @@ public:
 
     /// The valid result for (f, tt, key) in the current world, without compiling.
     const Result* lookup(const Function& f, Type tt, const Key& key = Key()) const noexcept {
-        const CodeInstance* ci = lookup_ci(f, tt, key);
-        return ci ? &static_cast<const CodeInstanceType*>(ci)->result() : nullptr;
+        const CodeInstanceType* ci = lookup_code_instance(f, tt, key);
+        return ci ? &ci->result() : nullptr;
+    }
+    /// The valid code instance for (f, tt, key) in the current world, without compiling.
+    const CodeInstanceType* lookup_code_instance(const Function& f, Type tt,
+                                                 const Key& key = Key()) const noexcept {
+        return static_cast<const CodeInstanceType*>(lookup_ci(f, tt, key, nullptr));
+    }
+    /// The valid code instance compiled for exactly `mi` (cached_compilation by method
+    /// instance), without compiling.
+    const CodeInstanceType* lookup_code_instance(const MethodInstance& mi,
+                                                 const Key& key = Key()) const noexcept {
+        return static_cast<const CodeInstanceType*>(
+            lookup_ci(mi.function(), mi.spec_types(), key, &mi));
     }
 
     /// The result held by one of this cache's code instances (e.g. in a listener).
@@ -317,27 +345,40 @@ public:
     /// The code instance for (f, tt, key), compiled with `compile_fn` if needed; nullptr when no
     /// method applies.
     template <class Fn>
-    const CodeInstance* lookup_or_compile(const Function& f, Type tt, const Key& key,
-                                          Fn&& compile_fn) {
-        if (const CodeInstance* ci = lookup_ci(f, tt, key)) [[likely]]
+    const CodeInstanceType* lookup_or_compile(const Function& f, Type tt, const Key& key,
+                                              Fn&& compile_fn) {
+        if (const CodeInstance* ci = lookup_ci(f, tt, key, nullptr)) [[likely]]
+            return static_cast<const CodeInstanceType*>(ci);
+        return static_cast<const CodeInstanceType*>(
+            compile_slow(f, tt, nullptr, key, typename Context::CompileFn(compile_fn)));
+    }
+    /// The code instance compiled for exactly `mi` with `compile_fn` if needed, whatever (f, tt)
+    /// dispatches to now. Throws StaleMethodInstanceError when mi's method has been replaced.
+    template <class Fn>
+    const CodeInstanceType* lookup_or_compile(const MethodInstance& mi, const Key& key,
+                                              Fn&& compile_fn) {
+        if (const CodeInstanceType* ci = lookup_code_instance(mi, key)) [[likely]]
             return ci;
-        return compile_slow(f, tt, key, typename Context::CompileFn(compile_fn));
+        return static_cast<const CodeInstanceType*>(compile_slow(
+            mi.function(), mi.spec_types(), &mi, key, typename Context::CompileFn(compile_fn)));
     }
 
 private:
     friend Context;
 
-    const CodeInstance* lookup_ci(const Function& f, Type tt, const Key& key) const noexcept {
-        const std::size_t h = detail::entry_hash(f, tt, KeyHash{}(key));
+    const CodeInstance* lookup_ci(const Function& f, Type tt, const Key& key,
+                                  const MethodInstance* pinned) const noexcept {
+        const std::size_t h = detail::entry_hash(f, tt, KeyHash{}(key), pinned);
         return probe(h, [&](const detail::Entry& e) {
-            return e.f == &f && e.tt == tt &&
+            return e.f == &f && e.tt == tt && e.pinned == pinned &&
                    static_cast<const detail::KeyedEntry<Key>&>(e).key == key;
         });
     }
 
-    detail::Entry& entry_locked(const Function& f, Type tt, const Key& key, std::size_t h) {
+    detail::Entry& entry_locked(const Function& f, Type tt, const MethodInstance* pinned,
+                                const Key& key, std::size_t h) {
         auto equal = [&](const detail::Entry& e) {
-            return e.f == &f && e.tt == tt &&
+            return e.f == &f && e.tt == tt && e.pinned == pinned &&
                    static_cast<const detail::KeyedEntry<Key>&>(e).key == key;
         };
         if (detail::Entry* e = find_locked(h, equal))
@@ -349,12 +390,14 @@ private:
         auto entry = std::make_unique<detail::KeyedEntry<Key>>(key);
         entry->f = &f;
         entry->tt = tt;
+        entry->pinned = pinned;
         entry->shard = it->second;
         entry->hash = h;
         return insert_locked(std::move(entry));
     }
 
-    [[gnu::noinline]] const CodeInstance* compile_slow(const Function& f, Type tt, const Key& key,
+    [[gnu::noinline]] const CodeInstance* compile_slow(const Function& f, Type tt,
+                                                       const MethodInstance* pinned, const Key& key,
                                                        typename Context::CompileFn compile_fn);
 
     std::unordered_map<Key, CacheShard*, KeyHash> shards_; // guarded by mutex_
@@ -381,15 +424,16 @@ std::uint64_t CompilationContext<Result, Key, KeyHash>::world() const {
 
 template <class Result, class Key, class KeyHash>
 const CodeInstance*
-CompilerCache<Result, Key, KeyHash>::compile_slow(const Function& f, Type tt, const Key& key,
+CompilerCache<Result, Key, KeyHash>::compile_slow(const Function& f, Type tt,
+                                                  const MethodInstance* pinned, const Key& key,
                                                   typename Context::CompileFn compile_fn) {
     detail::check_call_types(f, tt); // before anything is recorded for a bad tt
     misses_.fetch_add(1, std::memory_order_relaxed);
-    const std::size_t h = detail::entry_hash(f, tt, KeyHash{}(key));
+    const std::size_t h = detail::entry_hash(f, tt, KeyHash{}(key), pinned);
     detail::Entry* entry;
     {
         std::lock_guard lock(mutex_);
-        entry = &entry_locked(f, tt, key, h);
+        entry = &entry_locked(f, tt, pinned, key, h);
     }
     Acquired acquired = acquire(*entry);
     if (acquired.kind == Acquired::Ready)
@@ -449,6 +493,41 @@ requires std::is_invocable_v < Fn&, CompilationContext<Result, NoKey, KeyHash>
 & > std::optional<Result> cached_compilation(CompilerCache<Result, NoKey, KeyHash>& cache,
                                              const Function& f, Type tt, Fn&& compile_fn) {
     return cached_compilation(cache, f, tt, NoKey{}, std::forward<Fn>(compile_fn));
+}
+
+/// Julia's `cached_compilation(cache, mi)`: the result cached for exactly the method instance
+/// `mi` (not what its call dispatches to now), compiled with `compile_fn` if needed. Throws
+/// StaleMethodInstanceError when mi's method has been replaced (dispatch again), and whatever
+/// compile_fn throws.
+template <class Result, class Key, class KeyHash, class Fn>
+Result cached_compilation(CompilerCache<Result, Key, KeyHash>& cache, const MethodInstance& mi,
+                          const Key& key, Fn&& compile_fn) {
+    return cache.lookup_or_compile(mi, key, compile_fn)->result();
+}
+
+template <class Result, class KeyHash, class Fn>
+requires std::is_invocable_v < Fn&, CompilationContext<Result, NoKey, KeyHash>
+& > Result cached_compilation(CompilerCache<Result, NoKey, KeyHash>& cache,
+                              const MethodInstance& mi, Fn&& compile_fn) {
+    return cached_compilation(cache, mi, NoKey{}, std::forward<Fn>(compile_fn));
+}
+
+/// Like cached_compilation, but gives the code instance itself: its identity, its validity
+/// range and dependencies, and its result by reference (`ci->result()`), valid as long as the
+/// cache. nullptr when no method applies.
+template <class Result, class Key, class KeyHash, class Fn>
+const TypedCodeInstance<Result>* cached_code_instance(CompilerCache<Result, Key, KeyHash>& cache,
+                                                      const Function& f, Type tt, const Key& key,
+                                                      Fn&& compile_fn) {
+    return cache.lookup_or_compile(f, tt, key, compile_fn);
+}
+
+template <class Result, class KeyHash, class Fn>
+requires std::is_invocable_v < Fn&, CompilationContext<Result, NoKey, KeyHash>
+& > const TypedCodeInstance<Result>*
+    cached_code_instance(CompilerCache<Result, NoKey, KeyHash>& cache, const Function& f, Type tt,
+                         Fn&& compile_fn) {
+    return cache.lookup_or_compile(f, tt, NoKey{}, compile_fn);
 }
 
 /// The seed's `add_method(cache, f, arg_types, source)`: adds to the cache's method table.

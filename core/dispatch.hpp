@@ -14,6 +14,25 @@ namespace kcache {
 /// The current world. Every definition advances it by one. Thread-safe, lock-free.
 std::uint64_t current_world();
 
+/// The answer of a dispatch and the worlds in which it holds, as in Julia: the call dispatches
+/// to `mi` (nullptr: no method applies) in every world of [min_world, max_world]. max_world is
+/// kMaxWorld while the answer is current; a definition that changes it (a redefinition of the
+/// chosen method, a more specific method, an overlay method shadowing it, or the first method
+/// that applies) closes the range at the world before its own.
+struct MethodLookup {
+    MethodInstance* mi = nullptr;
+    std::uint64_t min_world = 0;
+    std::uint64_t max_world = kMaxWorld;
+    bool valid_at(std::uint64_t world) const { return min_world <= world && world <= max_world; }
+};
+
+/// Dispatch with its validity range: what `f` called with `tt` runs in `world` (the current one
+/// unless told) through `table`, and the worlds in which that answer holds. Throws as
+/// method_instance does. Thread-safety: thread-safe.
+MethodLookup lookup_method(const Function& f, Type tt,
+                           const MethodTable& table = MethodTable::global(),
+                           std::optional<std::uint64_t> world = std::nullopt);
+
 /// The method instance that a call of `f` with the concrete argument-type tuple `tt` dispatches
 /// to in `world` (the current one unless told), through `table` and then its parents; nullptr
 /// when no method applies. The most specific applicable method wins, as in Julia.

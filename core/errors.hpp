@@ -94,6 +94,13 @@ public:
     using Error::Error;
 };
 
+/// A method instance asked to be compiled whose method has been replaced since: its code could
+/// never be served in the current world. Dispatch again for the current method instance.
+class StaleMethodInstanceError : public Error {
+public:
+    using Error::Error;
+};
+
 /// A method's source retrieved as a type other than the one it was added with.
 class SourceTypeError : public Error {
 public:

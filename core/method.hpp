@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,8 +17,12 @@
 
 namespace kcache {
 
+/// The open end of a world range: valid until further notice.
+inline constexpr std::uint64_t kMaxWorld = std::numeric_limits<std::uint64_t>::max();
+
 class MethodTable;
 class MethodInstance;
+class CacheBase;
 namespace detail {
 class WorldState;
 }
@@ -55,6 +60,7 @@ public:
 private:
     friend class detail::WorldState;
     friend class MethodTable;
+    friend class CacheBase;
     Method(Function& f, MethodTable& table, Signature sig, std::shared_ptr<const void> source,
            std::type_index source_type, std::uint64_t world);
 

@@ -141,17 +141,26 @@ void check_concrete(const Function& f, Type tt) {
 
 } // namespace
 
-MethodInstance* WorldState::dispatch(const Function& f, Type tt, const MethodTable& table,
-                                     std::uint64_t world) {
+// Methods are never deleted, only replaced in their table by an equivalent method defined in
+// the same world, and dispatch depends only on the methods that apply. So the answer found in
+// `world` holds from the definition of the method it chose (from the first world when no method
+// applies: none ever did before) until the first definition after `world` of a method that
+// applies, in the table or one it falls back to.
+MethodLookup WorldState::dispatch(const Function& f, Type tt, const MethodTable& table,
+                                  std::uint64_t world) {
     check_concrete(f, tt);
     const bool current = world == world_.load(std::memory_order_acquire);
+    auto answer = [&](MethodInstance* mi) {
+        return MethodLookup{mi, mi ? mi->def().primary_world_ : 0,
+                            current ? kMaxWorld : answer_max_world(f, tt, table, world)};
+    };
     if (current) {
         std::lock_guard lock(table.dispatch_cache_mutex_);
         auto fit = table.dispatch_cache_.find(&f);
         if (fit != table.dispatch_cache_.end()) {
             auto it = fit->second.find(tt);
             if (it != fit->second.end())
-                return it->second;
+                return answer(it->second);
         }
     }
 
@@ -221,9 +230,25 @@ MethodInstance* WorldState::dispatch(const Function& f, Type tt, const MethodTab
             std::lock_guard lock(table.dispatch_cache_mutex_);
             table.dispatch_cache_[&f][tt] = mi;
         }
-        return mi;
+        return answer(mi);
     }
-    return nullptr;
+    return answer(nullptr);
+}
+
+std::uint64_t WorldState::answer_max_world(const Function& f, Type tt, const MethodTable& table,
+                                           std::uint64_t world) const {
+    std::uint64_t max_world = kMaxWorld;
+    for (const MethodTable* t = &table; t; t = t->parent_) {
+        auto it = t->history_.find(&f);
+        if (it == t->history_.end())
+            continue;
+        // History is in definition order: walk back over the definitions after `world` only.
+        const auto& history = it->second;
+        for (auto m = history.rbegin(); m != history.rend() && (*m)->primary_world_ > world; ++m)
+            if ((*m)->signature().matches(tt))
+                max_world = std::min(max_world, (*m)->primary_world_ - 1);
+    }
+    return max_world;
 }
 
 void WorldState::throw_method_error(const Function& f, Type tt, const MethodTable& table,
@@ -326,7 +351,7 @@ Method& WorldState::add_method(MethodTable& table, Function& f, Signature sig,
         list.push_back(added);
         table.history_[&f].push_back(added);
         clear_dispatch_caches(table, f);
-        invalidated = invalidate(affected, new_world);
+        invalidated = invalidate(affected, take_no_method_edges(table, f, *added), new_world);
         // Publish the world last: a reader that sees it also sees every max_world above.
         world_.store(new_world, std::memory_order_release);
         log().debug("world {}: {} {} in table '{}', {} code instance(s) invalidated", new_world,
@@ -337,12 +362,33 @@ Method& WorldState::add_method(MethodTable& table, Function& f, Signature sig,
     return *added;
 }
 
+std::vector<CodeInstance*>
+WorldState::take_no_method_edges(const MethodTable& table, const Function& f, const Method& added) {
+    std::vector<CodeInstance*> broken;
+    auto it = no_method_edges_.find(&f);
+    if (it == no_method_edges_.end())
+        return broken;
+    // Lookups through `table` or a table layered over it now see the new method.
+    std::erase_if(it->second, [&](const NoMethodEdge& e) {
+        if (e.ci->max_world_.load(std::memory_order_relaxed) != kMaxWorld)
+            return true; // invalidated since: drop the edge
+        if (!e.table->inherits_from(table) || !added.signature().matches(e.tt))
+            return false;
+        broken.push_back(e.ci);
+        return true;
+    });
+    if (it->second.empty())
+        no_method_edges_.erase(it);
+    return broken;
+}
+
 std::vector<CodeInstance*> WorldState::invalidate(const std::vector<Affected>& affected,
+                                                  std::vector<CodeInstance*> direct,
                                                   std::uint64_t new_world) {
     auto in_scope = [](const CodeInstance* ci, const MethodTable* scope) {
         return !scope || ci->owner_->core_->table->inherits_from(*scope);
     };
-    std::vector<CodeInstance*> work;
+    std::vector<CodeInstance*> work = std::move(direct);
     for (const Affected& a : affected) {
         a.mi->last_invalidated_world_ = new_world;
         for (CodeInstance* ci : a.mi->code_instances_)
@@ -450,10 +496,14 @@ void WorldState::end_compile(CompileRecord& record) {
                            active_compiles_.end());
 }
 
-void WorldState::link(CodeInstance& ci, CacheCore& core, std::unique_ptr<CodeInstance> owned) {
+void WorldState::link(CodeInstance& ci, CacheCore& core, std::unique_ptr<CodeInstance> owned,
+                      const CompileRecord& record) {
     ci.mi_->code_instances_.push_back(&ci);
     for (MethodInstance* dep : ci.dependencies_)
         dep->backedges_.push_back(&ci);
+    for (const LookupRecord& l : record.lookups)
+        if (!l.found)
+            no_method_edges_[l.f].push_back({l.tt, l.table, &ci});
     core.code_instances.push_back(std::move(owned));
 }
 
@@ -471,6 +521,10 @@ void WorldState::unlink_cache(CacheCore& core) {
         std::erase_if(mi->code_instances_, owned_here);
         std::erase_if(mi->backedges_, owned_here);
     }
+    for (auto it = no_method_edges_.begin(); it != no_method_edges_.end();) {
+        std::erase_if(it->second, [&](const NoMethodEdge& e) { return owned_here(e.ci); });
+        it = it->second.empty() ? no_method_edges_.erase(it) : std::next(it);
+    }
 }
 
 } // namespace detail
@@ -481,11 +535,16 @@ std::uint64_t current_world() {
     return detail::WorldState::instance().world();
 }
 
-MethodInstance* method_instance(const Function& f, Type tt, const MethodTable& table,
-                                std::optional<std::uint64_t> world) {
+MethodLookup lookup_method(const Function& f, Type tt, const MethodTable& table,
+                           std::optional<std::uint64_t> world) {
     auto& state = detail::WorldState::instance();
     std::shared_lock lock(state.mutex());
     return state.dispatch(f, tt, table, world.value_or(state.world()));
+}
+
+MethodInstance* method_instance(const Function& f, Type tt, const MethodTable& table,
+                                std::optional<std::uint64_t> world) {
+    return lookup_method(f, tt, table, world).mi;
 }
 
 MethodInstance& require_method_instance(const Function& f, Type tt, const MethodTable& table,
@@ -493,7 +552,7 @@ MethodInstance& require_method_instance(const Function& f, Type tt, const Method
     auto& state = detail::WorldState::instance();
     std::shared_lock lock(state.mutex());
     const std::uint64_t w = world.value_or(state.world());
-    if (MethodInstance* mi = state.dispatch(f, tt, table, w))
+    if (MethodInstance* mi = state.dispatch(f, tt, table, w).mi)
         return *mi;
     state.throw_method_error(f, tt, table, w);
 }

@@ -357,14 +357,15 @@ TEST(CompilerCache, CompileFailureReachesEveryWaiterAndCachesNothing) {
                 return std::string(e.what());
             }
         }));
-    // Let every thread arrive before the one compiling fails.
-    while (cache.stats().misses < kThreads)
+    // Every other thread waits for the one compiling before it fails.
+    while (cache.stats().waiting < kThreads - 1)
         std::this_thread::yield();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     release = true;
     for (auto& r : results)
         EXPECT_EQ(r.get(), "lowering failed: bad IR at line 3");
     EXPECT_EQ(compiles.load(), 1);
+    EXPECT_EQ(cache.stats().misses, std::uint64_t(kThreads));
+    EXPECT_EQ(cache.stats().waits, std::uint64_t(kThreads - 1));
     EXPECT_EQ(cache.lookup(f, tt_of<std::int64_t>()), nullptr);
     // The next call compiles again.
     EXPECT_EQ(cached_compilation(cache, f, tt_of<std::int64_t>(), [](auto&) { return 9L; }), 9);
@@ -374,21 +375,27 @@ TEST(CompilerCache, ConcurrentMissesCompileOnce) {
     Function& f = fresh_function("single_flight");
     add_method(f, Signature{Int64()}, SumIR{3, {}});
     CompilerCache<long> cache("SingleFlight");
+    constexpr int kThreads = 8;
     std::atomic<int> compiles{0};
-    auto slow = [&](auto& ctx) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // The compilation finishes only once every other thread waits for it: all of them missed.
+    auto blocking = [&](auto& ctx) {
+        while (cache.stats().waiting < kThreads - 1)
+            std::this_thread::yield();
         return compile_sum(ctx, &compiles);
     };
-    std::latch start(8);
     std::vector<std::future<std::optional<long>>> results;
-    for (int i = 0; i < 8; ++i)
+    for (int i = 0; i < kThreads; ++i)
         results.push_back(std::async(std::launch::async, [&] {
-            start.arrive_and_wait();
-            return cached_compilation(cache, f, tt_of<std::int64_t>(), slow);
+            return cached_compilation(cache, f, tt_of<std::int64_t>(), blocking);
         }));
     for (auto& r : results)
         EXPECT_EQ(r.get(), 3);
     EXPECT_EQ(compiles.load(), 1);
+    const CacheStats stats = cache.stats();
+    EXPECT_EQ(stats.misses, std::uint64_t(kThreads));
+    EXPECT_EQ(stats.waits, std::uint64_t(kThreads - 1));
+    EXPECT_EQ(stats.compilations, 1u);
+    EXPECT_EQ(stats.waiting, 0u);
 }
 
 TEST(CompilerCache, RedefinitionRacingACompilationIsNeverServed) {
@@ -484,6 +491,85 @@ TEST(CompilerCache, ContextExposesWorldKeyAndInstance) {
             return ctx.mi().sparam("T").str() + "@" + ctx.key().arch;
         });
     EXPECT_EQ(r, "Float64@gfx90a");
+}
+
+TEST(CompilerCache, CodeInstanceGivesIdentityRangeAndResultByReference) {
+    Function& callee = fresh_function("ci_callee");
+    Function& f = fresh_function("ci_caller");
+    add_method(callee, Signature{Int64()}, SumIR{1, {}});
+    add_method(f, Signature{Int64()}, SumIR{10, {&callee}});
+    CompilerCache<long> cache("CodeInstances");
+    auto compile = [](auto& ctx) { return compile_sum(ctx); };
+    const Type tt = tt_of<std::int64_t>();
+    const std::uint64_t world = current_world();
+    const TypedCodeInstance<long>* ci = cached_code_instance(cache, f, tt, compile);
+    ASSERT_NE(ci, nullptr);
+    EXPECT_EQ(ci->result(), 11);
+    EXPECT_EQ(&ci->mi(), method_instance(f, tt));
+    EXPECT_LE(ci->min_world(), world);
+    EXPECT_EQ(ci->max_world(), CodeInstance::kMaxWorld);
+    ASSERT_EQ(ci->dependencies().size(), 1u);
+    EXPECT_EQ(ci->dependencies()[0], method_instance(callee, tt));
+    // A hit is the same code instance; its result is not copied.
+    EXPECT_EQ(cached_code_instance(cache, f, tt, compile), ci);
+    EXPECT_EQ(cache.lookup(f, tt), &ci->result());
+    EXPECT_EQ(cache.lookup_code_instance(f, tt), ci);
+    // Invalidated, it stays readable but is no longer served.
+    add_method(callee, Signature{Int64()}, SumIR{2, {}});
+    EXPECT_EQ(ci->max_world(), current_world() - 1);
+    EXPECT_EQ(ci->result(), 11);
+    const TypedCodeInstance<long>* again = cached_code_instance(cache, f, tt, compile);
+    EXPECT_NE(again, ci);
+    EXPECT_EQ(again->result(), 12);
+    Function& none = fresh_function("ci_none");
+    EXPECT_EQ(cached_code_instance(cache, none, tt, compile), nullptr);
+}
+
+TEST(CompilerCache, CachedCompilationByMethodInstance) {
+    Function& f = fresh_function("by_mi");
+    add_method(f, Signature{Integer()}, SumIR{1, {}});
+    CompilerCache<long> cache("ByMethodInstance");
+    std::atomic<int> compiles{0};
+    auto compile = [&](auto& ctx) { return compile_sum(ctx, &compiles); };
+    const Type tt = tt_of<std::int64_t>();
+    MethodInstance& general = require_method_instance(f, tt);
+    EXPECT_EQ(cached_compilation(cache, general, compile), 1);
+    EXPECT_EQ(cached_compilation(cache, general, compile), 1);
+    EXPECT_EQ(compiles.load(), 1);
+    EXPECT_NE(cache.lookup_code_instance(general), nullptr);
+    // By method instance and by dispatch are separate entries.
+    EXPECT_EQ(cache.lookup(f, tt), nullptr);
+
+    // A more specific method changes dispatch, not what `general` is: by dispatch gets the new
+    // method; the general instance still compiles its own method.
+    add_method(f, Signature{Int64()}, SumIR{2, {}});
+    EXPECT_EQ(cached_compilation(cache, f, tt, compile), 2);
+    EXPECT_EQ(cached_compilation(cache, general, compile), 1);
+
+    // Redefining its method makes the instance stale: a typed error, nothing cached.
+    add_method(f, Signature{Integer()}, SumIR{3, {}});
+    EXPECT_EQ(cache.lookup_code_instance(general), nullptr);
+    const int before = compiles.load();
+    EXPECT_THROW(cached_compilation(cache, general, compile), StaleMethodInstanceError);
+    EXPECT_EQ(compiles.load(), before);
+    MethodInstance& fresh = require_method_instance(f, tt_of<std::int32_t>());
+    EXPECT_EQ(cached_compilation(cache, fresh, compile), 3);
+}
+
+TEST(CompilerCache, MethodInstanceReplacedDuringItsCompilationIsNeverServed) {
+    Function& f = fresh_function("by_mi_racing");
+    add_method(f, Signature{Int64()}, SumIR{1, {}});
+    CompilerCache<long> cache("ByMethodInstanceRacing");
+    MethodInstance& mi = require_method_instance(f, tt_of<std::int64_t>());
+    std::atomic<int> attempts{0};
+    auto compile = [&](auto& ctx) {
+        if (attempts.fetch_add(1) == 0)
+            std::thread([&] { add_method(f, Signature{Int64()}, SumIR{2, {}}); }).join();
+        return compile_sum(ctx);
+    };
+    EXPECT_THROW(cached_compilation(cache, mi, compile), StaleMethodInstanceError);
+    EXPECT_EQ(cache.lookup_code_instance(mi), nullptr);
+    EXPECT_EQ(cache.stats().stale, 1u);
 }
 
 } // namespace

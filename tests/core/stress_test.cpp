@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -87,6 +88,80 @@ TEST(Stress, NoStaleResultAfterRedefinition) {
     EXPECT_GT(stats.invalidations, 0u);
     // The steady function was compiled once per shard and never invalidated.
     EXPECT_EQ(stats.entries, 12u);
+}
+
+// Definitions of every kind racing compilations that dispatch their callee late, through
+// ctx.method_instance or ctx.compile: redefinition, a more specific method, an overlay method
+// shadowing the global one, a redefinition in the overlay. Each definition wins dispatch with a
+// higher version, so a served result below the version published before the lookup began is
+// stale.
+TEST(Stress, NoStaleResultWhenCalleesAreDispatchedLate) {
+    MethodTable& overlay = test::fresh_overlay("stress_late_overlay");
+    struct Trial {
+        Function* leaf;
+        Function* caller;
+        std::atomic<long> published{1};
+    };
+    constexpr int kTrials = 40;
+    std::vector<std::unique_ptr<Trial>> trials;
+    for (int i = 0; i < kTrials; ++i) {
+        auto t = std::make_unique<Trial>();
+        t->leaf = &test::fresh_function("stress_late_leaf");
+        t->caller = &test::fresh_function("stress_late_caller");
+        add_method(*t->leaf, Signature{Integer()}, Versioned{1, nullptr});
+        add_method(*t->caller, Signature{Int64()}, Versioned{i % 2, t->leaf}); // 1: ctx.compile
+        trials.push_back(std::move(t));
+    }
+    CompilerCache<long> cache("StressLate", overlay);
+    auto compile = [](auto& ctx) -> long {
+        const Versioned& v = ctx.mi().def().template source<Versioned>();
+        if (!v.callee)
+            return v.version;
+        std::this_thread::yield(); // a definition may land here
+        if (v.version == 1)
+            return ctx.compile(*v.callee, ctx.mi().spec_types());
+        MethodInstance* leaf = ctx.method_instance(*v.callee, ctx.mi().spec_types());
+        return leaf->def().template source<Versioned>().version;
+    };
+
+    std::atomic<int> current{0};
+    std::atomic<long> stale{0}, lookups{0};
+    const Type tt = tt_of<std::int64_t>();
+    std::vector<std::thread> readers;
+    for (int r = 0; r < 3; ++r)
+        readers.emplace_back([&] {
+            for (int i; (i = current.load(std::memory_order_acquire)) < kTrials;) {
+                Trial& t = *trials[i];
+                const long floor = t.published.load(std::memory_order_acquire);
+                const auto got = cached_compilation(cache, *t.caller, tt, compile);
+                if (!got || *got < floor)
+                    stale.fetch_add(1);
+                lookups.fetch_add(1, std::memory_order_relaxed);
+            }
+        });
+    for (int i = 0; i < kTrials; ++i) {
+        Trial& t = *trials[i];
+        auto publish = [&](long v) { t.published.store(v, std::memory_order_release); };
+        add_method(*t.leaf, Signature{Integer()}, Versioned{2, nullptr}); // redefinition
+        publish(2);
+        add_method(*t.leaf, Signature{Int64()}, Versioned{3, nullptr}); // more specific
+        publish(3);
+        add_method(overlay, *t.leaf, Signature{Int64()}, Versioned{4, nullptr}); // shadowing
+        publish(4);
+        add_method(overlay, *t.leaf, Signature{Int64()}, Versioned{5, nullptr}); // overlay redef
+        publish(5);
+        // Let the readers see the final state before the next trial.
+        const long seen = lookups.load();
+        while (lookups.load() < seen + 3)
+            std::this_thread::yield();
+        current.store(i + 1, std::memory_order_release);
+    }
+    for (auto& r : readers)
+        r.join();
+
+    EXPECT_EQ(stale.load(), 0);
+    for (auto& t : trials)
+        EXPECT_EQ(cached_compilation(cache, *t->caller, tt, compile), 5);
 }
 
 TEST(Stress, ConcurrentDefinitionsAndDispatch) {
