@@ -14,20 +14,6 @@ std::uint64_t world_now() noexcept {
     return WorldState::instance().world();
 }
 
-void check_call_types(const Function& f, Type tt) {
-    if (!tt || tt.kind() != TypeKind::Tuple)
-        throw InvalidArgumentError("argument types of a call of " + f.name() +
-                                   " must be a Tuple type, not " + (tt ? tt.str() : "<null>"));
-    auto args = tt.elements();
-    for (std::size_t i = 0; i < args.size(); ++i)
-        if (!args[i].is_concrete())
-            throw AbstractTypeError("cannot specialise " + f.name() + " on " + tt.str() +
-                                    ": argument " + std::to_string(i + 1) +
-                                    " has non-concrete "
-                                    "type " +
-                                    args[i].str() + "; specialisation needs concrete types");
-}
-
 } // namespace detail
 
 namespace {
@@ -35,13 +21,13 @@ constexpr std::size_t kInitialCapacity = 64;
 }
 
 CacheBase::CacheBase(std::string tag, MethodTable& table)
-    : table_(&table), core_(std::make_shared<detail::CacheCore>()) {
+    : method_table_(&table), core_(std::make_shared<detail::CacheCore>()) {
     if (tag.empty())
         throw InvalidArgumentError("a CompilerCache needs a non-empty tag");
     core_->tag = std::move(tag);
     core_->table = &table;
-    tables_.push_back(std::make_unique<detail::EntryTable>(kInitialCapacity));
-    table_ptr_.store(tables_.back().get(), std::memory_order_release);
+    entry_tables_.push_back(std::make_unique<detail::EntryTable>(kInitialCapacity));
+    entry_table_.store(entry_tables_.back().get(), std::memory_order_release);
 }
 
 CacheBase::~CacheBase() {
@@ -52,6 +38,11 @@ CacheBase::~CacheBase() {
 
 const std::string& CacheBase::tag() const {
     return core_->tag;
+}
+
+void CacheBase::count_compilation(std::chrono::nanoseconds time) noexcept {
+    compilations_.fetch_add(1, std::memory_order_relaxed);
+    compile_ns_.fetch_add(time.count(), std::memory_order_relaxed);
 }
 
 CacheStats CacheBase::stats() const {
@@ -77,7 +68,7 @@ Subscription CacheBase::add_invalidation_listener(InvalidationListener listener)
 }
 
 detail::Entry& CacheBase::insert_locked(std::unique_ptr<detail::Entry> entry) {
-    detail::EntryTable* table = table_ptr_.load(std::memory_order_relaxed);
+    detail::EntryTable* table = entry_table_.load(std::memory_order_relaxed);
     if ((entries_.size() + 1) * 2 > table->mask + 1) {
         // Grow: readers still probing the old table miss the new entry and take the slow path,
         // which finds it here; the old table stays allocated for them.
@@ -89,8 +80,8 @@ detail::Entry& CacheBase::insert_locked(std::unique_ptr<detail::Entry> entry) {
             bigger->slots[i].store(e.get(), std::memory_order_relaxed);
         }
         table = bigger.get();
-        tables_.push_back(std::move(bigger));
-        table_ptr_.store(table, std::memory_order_release);
+        entry_tables_.push_back(std::move(bigger));
+        entry_table_.store(table, std::memory_order_release);
     }
     std::size_t i = entry->hash & table->mask;
     while (table->slots[i].load(std::memory_order_relaxed))
@@ -108,11 +99,8 @@ CacheShard& CacheBase::add_shard_locked(std::unique_ptr<CacheShard> shard) {
 }
 
 std::string CacheBase::describe(const detail::Entry& e) const {
-    std::string s = e.f->name() + "(";
-    auto args = e.tt.elements();
-    for (std::size_t i = 0; i < args.size(); ++i)
-        s += (i ? ", ::" : "::") + args[i].str();
-    return s + ") [cache '" + core_->tag + "', key #" + std::to_string(e.shard->index()) + "]";
+    return call_str(*e.f, e.tt) + " [cache '" + core_->tag + "', key #" +
+           std::to_string(e.shard->index()) + "]";
 }
 
 CacheBase::Acquired CacheBase::acquire(detail::Entry& e) {
@@ -184,8 +172,8 @@ MethodInstance* CacheBase::begin_compile(detail::Entry& e, detail::CompileRecord
                 std::to_string(mi->def().deleted_world_) + "; dispatch again");
         record.min_world = mi->def().primary_world();
     } else {
-        const MethodLookup found = world.dispatch(*e.f, e.tt, *table_, record.world);
-        record.lookups.push_back({e.f, e.tt, table_, record.world, found.mi != nullptr});
+        const MethodLookup found = world.dispatch(*e.f, e.tt, *method_table_, record.world);
+        record.lookups.push_back({e.f, e.tt, method_table_, record.world, found.mi != nullptr});
         if (!found.mi)
             return nullptr;
         mi = found.mi;
@@ -274,8 +262,8 @@ MethodInstance* CacheBase::dispatch_for(detail::CompileRecord& record, const Fun
     // Shared is enough to write the record: only invalidation, which holds the lock exclusive,
     // reads another thread's record.
     std::shared_lock lock(state.mutex());
-    const MethodLookup found = state.dispatch(f, tt, *table_, record.world);
-    record.lookups.push_back({&f, tt, table_, record.world, found.mi != nullptr});
+    const MethodLookup found = state.dispatch(f, tt, *method_table_, record.world);
+    record.lookups.push_back({&f, tt, method_table_, record.world, found.mi != nullptr});
     if (found.mi) {
         record.min_world = std::max(record.min_world, found.min_world);
         if (found.mi->last_invalidated_world_ > record.world)

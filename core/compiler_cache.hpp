@@ -27,12 +27,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/cache_entries.hpp"
 #include "core/code_instance.hpp"
 #include "core/compile_record.hpp"
 #include "core/dispatch.hpp"
 #include "core/function_ref.hpp"
 #include "core/invalidation.hpp"
 #include "core/method_table.hpp"
+#include "core/striped_counter.hpp"
 #include "core/types.hpp"
 
 namespace kcache {
@@ -63,95 +65,12 @@ struct CacheStats {
     std::chrono::nanoseconds compile_time{};
 };
 
-namespace detail {
-
-/// A counter striped over cache lines, so that threads counting hits do not share one.
-class StripedCounter {
-public:
-    void add() noexcept { stripes_[stripe()].value.fetch_add(1, std::memory_order_relaxed); }
-    std::uint64_t load() const noexcept {
-        std::uint64_t sum = 0;
-        for (const auto& s : stripes_)
-            sum += s.value.load(std::memory_order_relaxed);
-        return sum;
-    }
-
-private:
-    static constexpr std::size_t kStripes = 16;
-    static std::size_t stripe() noexcept {
-        static std::atomic<std::size_t> next{0};
-        thread_local const std::size_t index =
-            next.fetch_add(1, std::memory_order_relaxed) % kStripes;
-        return index;
-    }
-    struct alignas(64) Stripe {
-        std::atomic<std::uint64_t> value{0};
-    };
-    std::array<Stripe, kStripes> stripes_;
-};
-
-struct InFlight;
-
-/// One (function, argument types, key) a cache was asked for, and its current code instance.
-/// A pinned entry compiles one given method instance instead of dispatching (f, tt).
-struct Entry {
-    const Function* f = nullptr;
-    Type tt;
-    const MethodInstance* pinned = nullptr;
-    CacheShard* shard = nullptr;
-    std::size_t hash = 0;
-    std::atomic<const CodeInstance*> ci{nullptr};
-    std::shared_ptr<InFlight> in_flight; // guarded by the cache's mutex
-    virtual ~Entry() = default;
-};
-
-template <class K>
-struct KeyedEntry final : Entry {
-    explicit KeyedEntry(const K& k) : key(k) {}
-    K key;
-};
-
-template <class K>
-class KeyedShard final : public CacheShard {
-public:
-    KeyedShard(CacheCore& core, std::size_t index, const K& k) : CacheShard(core, index), key(k) {}
-    K key;
-};
-
-/// Open-addressed, power-of-two table of entries. Readers probe it without locks; writers (under
-/// the cache's mutex) fill empty slots or publish a bigger table. Entries are never removed.
-struct EntryTable {
-    explicit EntryTable(std::size_t capacity)
-        : mask(capacity - 1), slots(new std::atomic<Entry*>[capacity]) {
-        for (std::size_t i = 0; i < capacity; ++i)
-            slots[i].store(nullptr, std::memory_order_relaxed);
-    }
-    std::size_t mask;
-    std::unique_ptr<std::atomic<Entry*>[]> slots;
-};
-
-inline std::size_t entry_hash(const Function& f, Type tt, std::size_t key_hash,
-                              const MethodInstance* pinned = nullptr) noexcept {
-    std::uint64_t h =
-        f.id() * 0x9E3779B97F4A7C15ULL ^ tt.hash() ^ reinterpret_cast<std::uintptr_t>(pinned);
-    h ^= key_hash + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
-    h ^= h >> 31;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 29;
-    return static_cast<std::size_t>(h);
-}
-
-std::uint64_t world_now() noexcept;
-void check_call_types(const Function& f, Type tt);
-
-} // namespace detail
-
 /// Untyped machinery shared by every CompilerCache instantiation.
 /// Thread-safety: every public operation is thread-safe; a cache must outlive its users.
 class CacheBase {
 public:
     const std::string& tag() const;
-    MethodTable& method_table() const { return *table_; }
+    MethodTable& method_table() const { return *method_table_; }
     CacheStats stats() const;
     /// Subscribes to invalidations of this cache's code instances; called outside locks.
     [[nodiscard]] Subscription add_invalidation_listener(InvalidationListener listener);
@@ -168,7 +87,7 @@ protected:
     template <class Equal>
     const CodeInstance* probe(std::size_t hash, Equal&& equal) const noexcept {
         const std::uint64_t world = detail::world_now(); // before the code instance: see add_method
-        const detail::EntryTable* table = table_ptr_.load(std::memory_order_acquire);
+        const detail::EntryTable* table = entry_table_.load(std::memory_order_acquire);
         for (std::size_t i = hash & table->mask;; i = (i + 1) & table->mask) {
             const detail::Entry* e = table->slots[i].load(std::memory_order_acquire);
             if (!e)
@@ -193,7 +112,7 @@ protected:
     /// Under the cache mutex: the entry equal to `equal`, or nullptr.
     template <class Equal>
     detail::Entry* find_locked(std::size_t hash, Equal&& equal) const {
-        const detail::EntryTable* table = table_ptr_.load(std::memory_order_relaxed);
+        const detail::EntryTable* table = entry_table_.load(std::memory_order_relaxed);
         for (std::size_t i = hash & table->mask;; i = (i + 1) & table->mask) {
             detail::Entry* e = table->slots[i].load(std::memory_order_relaxed);
             if (!e)
@@ -225,24 +144,29 @@ protected:
     /// a dependency) of the compilation.
     MethodInstance* dispatch_for(detail::CompileRecord& record, const Function& f, Type tt) const;
 
-    mutable std::mutex mutex_; // entries, shards, in-flight compilations
-    mutable detail::StripedCounter hits_;
+    /// Guards entries, shards and in-flight compilations.
+    std::mutex& entries_mutex() const { return mutex_; }
+    void count_miss() noexcept { misses_.fetch_add(1, std::memory_order_relaxed); }
+    void count_compilation(std::chrono::nanoseconds time) noexcept;
+
+private:
+    std::string describe(const detail::Entry& e) const;
+
+    MethodTable* method_table_;
+    std::shared_ptr<detail::CacheCore> core_;
+    mutable std::mutex mutex_;
+    std::atomic<detail::EntryTable*> entry_table_{nullptr};
+    std::vector<std::unique_ptr<detail::EntryTable>> entry_tables_; // retired too: readers may hold
+    std::vector<std::unique_ptr<detail::Entry>> entries_;
+    std::condition_variable cv_;
+    std::unordered_map<std::thread::id, detail::InFlight*> waiting_;
+
+    mutable StripedCounter hits_;
     std::atomic<std::uint64_t> misses_{0};
     std::atomic<std::uint64_t> waits_{0};
     std::atomic<std::uint64_t> stale_{0};
     std::atomic<std::uint64_t> compilations_{0};
     std::atomic<std::int64_t> compile_ns_{0};
-
-private:
-    std::string describe(const detail::Entry& e) const;
-
-    MethodTable* table_;
-    std::shared_ptr<detail::CacheCore> core_;
-    std::atomic<detail::EntryTable*> table_ptr_{nullptr};
-    std::vector<std::unique_ptr<detail::EntryTable>> tables_; // retired ones too: readers may hold
-    std::vector<std::unique_ptr<detail::Entry>> entries_;
-    std::condition_variable cv_;
-    std::unordered_map<std::thread::id, detail::InFlight*> waiting_;
 };
 
 template <class Result, class Key = NoKey, class KeyHash = std::hash<Key>>
@@ -400,22 +324,8 @@ private:
                                                        const MethodInstance* pinned, const Key& key,
                                                        typename Context::CompileFn compile_fn);
 
-    std::unordered_map<Key, CacheShard*, KeyHash> shards_; // guarded by mutex_
+    std::unordered_map<Key, CacheShard*, KeyHash> shards_; // guarded by entries_mutex()
 };
-
-namespace detail {
-
-/// One compilation in progress, shared by the threads waiting for it.
-struct InFlight {
-    std::thread::id owner;
-    const Entry* entry = nullptr;
-    bool done = false;
-    const CodeInstance* ci = nullptr;
-    std::uint64_t world = 0; // where "no method" was found
-    std::exception_ptr error;
-};
-
-} // namespace detail
 
 template <class Result, class Key, class KeyHash>
 std::uint64_t CompilationContext<Result, Key, KeyHash>::world() const {
@@ -428,11 +338,11 @@ CompilerCache<Result, Key, KeyHash>::compile_slow(const Function& f, Type tt,
                                                   const MethodInstance* pinned, const Key& key,
                                                   typename Context::CompileFn compile_fn) {
     detail::check_call_types(f, tt); // before anything is recorded for a bad tt
-    misses_.fetch_add(1, std::memory_order_relaxed);
+    count_miss();
     const std::size_t h = detail::entry_hash(f, tt, KeyHash{}(key), pinned);
     detail::Entry* entry;
     {
-        std::lock_guard lock(mutex_);
+        std::lock_guard lock(entries_mutex());
         entry = &entry_locked(f, tt, pinned, key, h);
     }
     Acquired acquired = acquire(*entry);
@@ -453,11 +363,9 @@ CompilerCache<Result, Key, KeyHash>::compile_slow(const Function& f, Type tt,
             Context ctx(*this, *mi, record, key, compile_fn);
             const auto start = std::chrono::steady_clock::now();
             Result result = compile_fn(ctx);
-            const auto time = std::chrono::steady_clock::now() - start;
-            compilations_.fetch_add(1, std::memory_order_relaxed);
-            compile_ns_.fetch_add(
-                std::chrono::duration_cast<std::chrono::nanoseconds>(time).count(),
-                std::memory_order_relaxed);
+            const auto time = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - start);
+            count_compilation(time);
             auto ci = std::make_unique<CodeInstanceType>(*mi, *entry->shard, std::move(result));
             if (const CodeInstance* committed = commit(*entry, record, std::move(ci), time)) {
                 finish(*entry, acquired.flight, committed, nullptr);

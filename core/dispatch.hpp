@@ -49,6 +49,12 @@ MethodInstance& require_method_instance(const Function& f, Type tt,
                                         const MethodTable& table = MethodTable::global(),
                                         std::optional<std::uint64_t> world = std::nullopt);
 
+namespace detail {
+/// Throws InvalidArgumentError unless `tt` is a Tuple type, AbstractTypeError unless its
+/// elements are concrete: what every dispatch and cache lookup checks first.
+void check_call_types(const Function& f, Type tt);
+} // namespace detail
+
 /// The MethodError (or ArityError) a call of `f` with `tt` gets when no method applies.
 [[noreturn]] void throw_method_error(const Function& f, Type tt, const MethodTable& table,
                                      std::optional<std::uint64_t> world = std::nullopt);

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "core/errors.hpp"
+#include "core/types.hpp"
 
 namespace kcache {
 
@@ -46,6 +47,14 @@ Function& Function::define(std::string_view name) {
 
 Function* Function::find(std::string_view name) {
     return FunctionRegistry::instance().find(name);
+}
+
+std::string call_str(const Function& f, Type tt) {
+    std::string call = f.name() + "(";
+    auto args = tt.elements();
+    for (std::size_t i = 0; i < args.size(); ++i)
+        call += (i ? ", ::" : "::") + args[i].str();
+    return call + ")";
 }
 
 Function& Function::named(std::string_view name) {

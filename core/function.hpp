@@ -7,6 +7,8 @@
 
 namespace kcache {
 
+class Type;
+
 /// Functions are process-wide and immortal, like Julia's. Thread-safety: all operations are
 /// thread-safe; a Function's accessors are immutable.
 class Function {
@@ -31,5 +33,9 @@ private:
     std::string name_;
     std::uint64_t id_;
 };
+
+/// "f(::Int32, ::Ptr{Float32})": a call of `f` with the argument types of the tuple `tt`, as
+/// messages print it.
+std::string call_str(const Function& f, Type tt);
 
 } // namespace kcache

@@ -81,13 +81,6 @@ Signature::Signature(std::vector<Type> params, std::vector<Type> type_vars)
     }
 }
 
-int Signature::var_index(Type t) const {
-    for (std::size_t i = 0; i < type_vars_.size(); ++i)
-        if (type_vars_[i] == t)
-            return static_cast<int>(i);
-    return -1;
-}
-
 namespace {
 
 /// Binds `pattern`'s type variables (those of signature `b`) so that `pattern` describes `a`.

@@ -45,8 +45,6 @@ public:
     std::string str(std::string_view function_name) const;
 
 private:
-    int var_index(Type t) const;
-
     std::vector<Type> params_;
     std::vector<Type> type_vars_;
     std::vector<bool> diagonal_; // per type var: occurs only covariantly, twice or more

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/errors.hpp"
+#include "core/hash.hpp"
 
 namespace kcache {
 
@@ -33,16 +34,11 @@ using detail::TypeNode;
 
 namespace {
 
-std::size_t mix(std::size_t h, std::size_t v) {
-    // boost::hash_combine's mixing, widened to 64 bits.
-    return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
-}
-
 struct VectorHash {
     std::size_t operator()(const std::vector<const TypeNode*>& v) const {
         std::size_t h = v.size();
         for (const TypeNode* n : v)
-            h = mix(h, n->hash);
+            h = hash_combine(h, n->hash);
         return h;
     }
 };
@@ -169,7 +165,7 @@ private:
     void finish(TypeNode& n) {
         n.id = next_id_++;
         // Hash by id: nodes are unique, so identity hashing is exact and cheap.
-        n.hash = mix(0x51ed27ull, n.id * 0x9e3779b97f4a7c15ULL);
+        n.hash = hash_combine(0x51ed27ull, n.id * 0x9e3779b97f4a7c15ULL);
     }
 
     std::mutex mutex_;

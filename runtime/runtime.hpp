@@ -26,6 +26,7 @@
 // Runtime only when no thread launches through it.
 #pragma once
 
+#include "core/striped_counter.hpp"
 #include "core/type_of.hpp"
 #include "kernels/kernel_compiler.hpp"
 #include "runtime/buffer.hpp"
@@ -167,7 +168,7 @@ private:
     kernels::KernelCompiler& compiler_;
     std::vector<std::shared_ptr<Device>> devices_;
     std::vector<std::unique_ptr<DeviceState>> states_;
-    mutable kcache::detail::StripedCounter hits_;
+    mutable StripedCounter hits_;
     std::atomic<std::uint64_t> misses_{0}, loads_{0}, evictions_{0}, deferred_{0}, stale_{0};
     std::atomic<std::size_t> pending_{0};
     Subscription subscription_;

@@ -1,6 +1,7 @@
 #include "targets/target_spec.hpp"
 
 #include "core/errors.hpp"
+#include "core/hash.hpp"
 
 namespace kcache {
 
@@ -32,10 +33,7 @@ std::string to_string(const TargetSpec& spec) {
 } // namespace kcache
 
 std::size_t std::hash<kcache::TargetSpec>::operator()(const kcache::TargetSpec& s) const noexcept {
-    // boost::hash_combine's mixing; stable within a process, which is all sharding needs.
     std::size_t h = std::hash<int>{}(static_cast<int>(s.kind));
-    auto mix = [&h](std::size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
-    mix(std::hash<std::string>{}(s.arch));
-    mix(std::hash<int>{}(s.opt_level));
-    return h;
+    h = kcache::hash_combine(h, std::hash<std::string>{}(s.arch));
+    return kcache::hash_combine(h, std::hash<int>{}(s.opt_level));
 }
