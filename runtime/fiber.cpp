@@ -2,78 +2,44 @@
 
 #include "runtime/errors.hpp"
 
-#include <sys/mman.h>
-#include <unistd.h>
+#include <boost/context/detail/fcontext.hpp>
+#include <boost/context/protected_fixedsize_stack.hpp>
+#include <boost/context/stack_traits.hpp>
 
-#include <cstdint>
-#include <cstring>
+#include <exception>
 #include <string>
 
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
 #endif
-
-#if defined(__x86_64__)
-#include <xmmintrin.h>
-// kcache_rt_switch(void** save_sp, void* new_sp): pushes the callee-saved registers and the FP
-// control words, saves rsp, loads the other stack and pops the same. kcache_rt_trampoline is
-// the first "return address" of a new fiber: it calls r13(r12).
-asm(R"(
-    .text
-    .globl kcache_rt_switch
-    .hidden kcache_rt_switch
-    .type kcache_rt_switch,@function
-kcache_rt_switch:
-    pushq %rbp
-    pushq %rbx
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-    movq %rsp, (%rdi)
-    movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbx
-    popq %rbp
-    ret
-    .size kcache_rt_switch, .-kcache_rt_switch
-
-    .globl kcache_rt_trampoline
-    .hidden kcache_rt_trampoline
-    .type kcache_rt_trampoline,@function
-kcache_rt_trampoline:
-    movq %r12, %rdi
-    callq *%r13
-    ud2
-    .size kcache_rt_trampoline, .-kcache_rt_trampoline
-)");
-extern "C" void kcache_rt_switch(void** save_sp, void* new_sp);
-extern "C" void kcache_rt_trampoline();
-#else
-#include <ucontext.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 namespace kcache::runtime::detail {
 
+namespace ctx = boost::context::detail;
+
 namespace {
-// Tells ThreadSanitizer about fiber creation, switches and destruction; no code otherwise.
-void tsan_created(FiberContext& ctx) {
+
+// fcontext switches are one-way: the resumed side learns where the other side was suspended
+// from the transfer it receives, and writes it back into that side's FiberContext.
+struct Jump {
+    FiberContext* from;
+    FiberContext* to;
+};
+
+// --- sanitizer annotations (no code outside sanitizer builds) --------------------------------
+
+void tsan_created(FiberContext& c) {
 #if defined(__SANITIZE_THREAD__)
-    ctx.tsan = __tsan_create_fiber(0);
-    ctx.tsan_owned = true;
+    c.tsan = __tsan_create_fiber(0);
+    c.tsan_owned = true;
 #else
-    (void)ctx;
+    (void)c;
 #endif
 }
+
 void tsan_switching(FiberContext& from, FiberContext& to) {
 #if defined(__SANITIZE_THREAD__)
     if (!from.tsan)
@@ -83,90 +49,93 @@ void tsan_switching(FiberContext& from, FiberContext& to) {
     (void)from, (void)to;
 #endif
 }
-void tsan_released(FiberContext& ctx) noexcept {
+
+void tsan_released(FiberContext& c) noexcept {
 #if defined(__SANITIZE_THREAD__)
-    if (ctx.tsan_owned)
-        __tsan_destroy_fiber(ctx.tsan);
+    if (c.tsan_owned)
+        __tsan_destroy_fiber(c.tsan);
 #endif
-    ctx.tsan = nullptr;
-    ctx.tsan_owned = false;
+    c.tsan = nullptr;
+    c.tsan_owned = false;
 }
+
+// Before leaving a stack: where `to` runs. `fake_stack` keeps this side's fake stack (for
+// use-after-return detection) until it is resumed.
+void asan_leaving(void** fake_stack, const FiberContext& to) {
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_start_switch_fiber(fake_stack, to.stack_bottom, to.stack_size);
+#else
+    (void)fake_stack, (void)to;
+#endif
+}
+
+// After arriving on a stack: records the bounds of the stack just left into its context (the
+// only way to learn the thread's own stack).
+void asan_arrived(void* fake_stack, FiberContext& from) {
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_finish_switch_fiber(fake_stack, &from.stack_bottom, &from.stack_size);
+#else
+    (void)fake_stack, (void)from;
+#endif
+}
+
+[[noreturn]] void fiber_start(ctx::transfer_t t) {
+    auto* jump = static_cast<Jump*>(t.data);
+    jump->from->fcontext = t.fctx;
+    asan_arrived(nullptr, *jump->from);
+    FiberContext& self = *jump->to;
+    self.entry(self.arg);
+    std::terminate(); // entry never returns: it switches away for good (see fiber_init)
+}
+
 } // namespace
 
 FiberStack::FiberStack(std::size_t bytes) {
-    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    bytes = (bytes + page - 1) / page * page;
-    mapped_ = bytes + page;
-    base_ = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base_ == MAP_FAILED)
+    try {
+        context_ = boost::context::protected_fixedsize_stack(bytes).allocate();
+    } catch (const std::exception& e) {
         throw RuntimeError("host device: cannot map a fiber stack of " + std::to_string(bytes) +
-                           " bytes: " + std::strerror(errno));
-    mprotect(base_, page, PROT_NONE); // guard page: overflow faults instead of corrupting
-    top_ = static_cast<char*>(base_) + mapped_;
+                           " bytes: " + e.what());
+    }
 }
 
 FiberStack::~FiberStack() {
-    if (base_ && base_ != MAP_FAILED)
-        munmap(base_, mapped_);
+    boost::context::protected_fixedsize_stack(context_.size).deallocate(context_);
 }
 
-#if defined(__x86_64__)
+// The mapping holds the guard page at its bottom, then the usable stack up to sp.
+std::size_t FiberStack::size() const {
+    return context_.size - boost::context::stack_traits::page_size();
+}
 
-void fiber_init(FiberContext& ctx, FiberStack& stack, void (*entry)(void*), void* arg) {
-    auto top = reinterpret_cast<std::uintptr_t>(stack.top()) & ~std::uintptr_t(15);
-    auto* sp = reinterpret_cast<std::uint64_t*>(top - 16 - 8 * 8);
-    const std::uint32_t mxcsr = _mm_getcsr();
-    std::uint16_t fpucw;
-    asm volatile("fnstcw %0" : "=m"(fpucw));
-    sp[0] = std::uint64_t(mxcsr) | (std::uint64_t(fpucw) << 32);
-    sp[1] = 0;                                                      // r15
-    sp[2] = 0;                                                      // r14
-    sp[3] = reinterpret_cast<std::uint64_t>(entry);                 // r13
-    sp[4] = reinterpret_cast<std::uint64_t>(arg);                   // r12
-    sp[5] = 0;                                                      // rbx
-    sp[6] = 0;                                                      // rbp
-    sp[7] = reinterpret_cast<std::uint64_t>(&kcache_rt_trampoline); // return address
-    ctx.sp = sp;
-    tsan_created(ctx);
+const void* FiberStack::bottom() const {
+    return static_cast<const char*>(context_.sp) - size();
+}
+
+void fiber_init(FiberContext& c, FiberStack& stack, void (*entry)(void*), void* arg) {
+    c.entry = entry;
+    c.arg = arg;
+    c.stack_bottom = stack.bottom();
+    c.stack_size = stack.size();
+    c.fcontext = ctx::make_fcontext(stack.top(), stack.size(), &fiber_start);
+    tsan_created(c);
 }
 
 void fiber_switch(FiberContext& from, FiberContext& to) {
+    Jump jump{&from, &to};
+    void* fake_stack = nullptr;
+    asan_leaving(&fake_stack, to);
     tsan_switching(from, to);
-    kcache_rt_switch(&from.sp, to.sp);
+    const ctx::transfer_t t = ctx::jump_fcontext(to.fcontext, &jump);
+    // Resumed by whoever switched back here: record where that side was suspended.
+    auto* back = static_cast<Jump*>(t.data);
+    back->from->fcontext = t.fctx;
+    asan_arrived(fake_stack, *back->from);
 }
 
-void fiber_release(FiberContext& ctx) noexcept {
-    tsan_released(ctx);
+void fiber_release(FiberContext& c) noexcept {
+    tsan_released(c);
+    c.fcontext = nullptr;
 }
-
-#else
-
-void fiber_init(FiberContext& ctx, FiberStack& stack, void (*entry)(void*), void* arg) {
-    auto* uc = new ucontext_t{};
-    getcontext(uc);
-    uc->uc_stack.ss_sp = static_cast<char*>(stack.top()) - 64 * 1024;
-    uc->uc_stack.ss_size = 64 * 1024;
-    uc->uc_link = nullptr;
-    auto p = reinterpret_cast<std::uintptr_t>(arg);
-    makecontext(uc, reinterpret_cast<void (*)()>(entry), 1, p); // LP64 glibc passes 64 bits
-    ctx.uc = uc;
-    tsan_created(ctx);
-}
-
-void fiber_switch(FiberContext& from, FiberContext& to) {
-    if (!from.uc)
-        from.uc = new ucontext_t{};
-    tsan_switching(from, to);
-    swapcontext(static_cast<ucontext_t*>(from.uc), static_cast<ucontext_t*>(to.uc));
-}
-
-void fiber_release(FiberContext& ctx) noexcept {
-    tsan_released(ctx);
-    delete static_cast<ucontext_t*>(ctx.uc);
-    ctx.uc = nullptr;
-}
-
-#endif
 
 } // namespace kcache::runtime::detail

@@ -1,39 +1,47 @@
-// Minimal user-mode fibers for the host device: a stack and a saved stack pointer, switched by
-// a few instructions of assembly on x86-64 (callee-saved registers, MXCSR and the x87 control
-// word; no signal mask, unlike glibc's swapcontext, which makes a system call per switch).
-// Other architectures fall back to glibc's ucontext.
+// User-mode fibers for the host device, over Boost.Context's fcontext: a context switch saves
+// and restores the callee-saved registers and floating-point control words only (no signal
+// mask and no system call, unlike glibc's swapcontext), on x86-64 and aarch64 alike. Switches
+// are annotated for ThreadSanitizer and AddressSanitizer, which would otherwise lose track of
+// the stacks.
 // Thread-safety: a fiber runs on one thread at a time; switching is the caller's business.
 #pragma once
+
+#include <boost/context/stack_context.hpp>
 
 #include <cstddef>
 
 namespace kcache::runtime::detail {
 
-/// An mmap'ed stack with a guard page below it. Move-only.
+/// A stack with a guard page below it (Boost.Context's protected_fixedsize_stack). Move-only.
 class FiberStack {
 public:
     explicit FiberStack(std::size_t bytes);
     ~FiberStack();
     FiberStack(const FiberStack&) = delete;
     FiberStack& operator=(const FiberStack&) = delete;
-    void* top() const { return top_; }
+    /// The lowest usable address (above the guard page) and the usable size.
+    const void* bottom() const;
+    std::size_t size() const;
+    void* top() const { return context_.sp; }
 
 private:
-    void* base_ = nullptr;
-    std::size_t mapped_ = 0;
-    void* top_ = nullptr;
+    boost::context::stack_context context_;
 };
 
-/// A saved execution context.
+/// A saved execution context: a fiber's, or the thread's own (the scheduler's) once it has
+/// switched to a fiber. Filled in by fiber_init and fiber_switch.
 struct FiberContext {
-    void* sp = nullptr;
-    // ThreadSanitizer's view of this context (TSan builds only): switches it cannot see would
-    // otherwise corrupt its shadow stacks. `tsan_owned`: created here, destroyed on release.
+    void* fcontext = nullptr; // boost::context::detail::fcontext_t while suspended
+    void (*entry)(void*) = nullptr;
+    void* arg = nullptr;
+    // The stack this context runs on, for AddressSanitizer (the thread's own stack is learnt at
+    // its first switch).
+    const void* stack_bottom = nullptr;
+    std::size_t stack_size = 0;
+    // ThreadSanitizer's view of this context (TSan builds only). `tsan_owned`: created here,
+    // destroyed on release.
     void* tsan = nullptr;
     bool tsan_owned = false;
-#if !defined(__x86_64__)
-    void* uc = nullptr; // ucontext_t*, owned
-#endif
 };
 
 /// Prepares `ctx` so that switching to it runs `entry(arg)` on `stack`; `entry` must never
