@@ -603,6 +603,9 @@ CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned
         pending.push_back({next_seq++, stream_of(s), f->module});
     if (int fault = control.fault_next_launch.exchange(0))
         sticky = static_cast<CUresult>(fault); // the kernel faults: the context is lost
+    if (const char* nth = std::getenv("KCACHE_FAKE_CUDA_FAULT_AT_LAUNCH"))
+        if (control.launches == std::atoi(nth))
+            sticky = CUDA_ERROR_ILLEGAL_ADDRESS;
     changed.notify_all();
     return CUDA_SUCCESS;
 }

@@ -31,7 +31,9 @@ struct FakeCudaControl {
     std::atomic<bool> fail_event_create{false};
     std::atomic<bool> fail_event_record{false};
     /// The next launch succeeds, then its kernel "faults": the context is lost with this sticky
-    /// error (e.g. CUDA_ERROR_ILLEGAL_ADDRESS), which every later context call returns.
+    /// error (e.g. CUDA_ERROR_ILLEGAL_ADDRESS), which every later context call returns. (Without
+    /// this panel, e.g. in a program that does not know it loads the fake, the environment
+    /// variable KCACHE_FAKE_CUDA_FAULT_AT_LAUNCH=N makes the N-th launch fault that way.)
     std::atomic<int> fault_next_launch{0};
     /// Launched work stays pending (events not reached, synchronisation blocks) until release().
     std::atomic<bool> hold{false};

@@ -3,6 +3,7 @@
 // or fails to initialise, GPUs this LLVM cannot target, launch shapes checked before launching,
 // dynamic shared memory opt-in, another library's context, a rejected cubin, a faulting kernel,
 // a deinitialised driver, failing events, and unloads that must wait for work still queued.
+#include "allocation_counter.hpp"
 #include "fake_cuda.hpp"
 #include "test_support.hpp"
 
@@ -17,26 +18,8 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <sstream>
 #include <thread>
-
-// Allocations on this thread, counted by replacing the global operator new in this program.
-namespace {
-thread_local std::size_t allocations = 0;
-}
-void* operator new(std::size_t n) {
-    ++allocations;
-    if (void* p = std::malloc(n ? n : 1))
-        return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
 
 namespace kcache::test {
 namespace {
@@ -88,20 +71,20 @@ struct HoldWork {
     }
 };
 
-// A kernel `user(out::Ptr{Float32}, n::Int32)` calling `helper(x::Float32)` in a table of its own,
-// so that redefining the helper evicts the kernel's module.
-struct Kernels {
-    MethodTable& table = MethodTable::create_root(unique("fake_table"));
-    Function& helper = Function::define(unique("helper"));
-    Function& user = Function::define(unique("user"));
-    Kernels() {
-        redefine(1.0f);
-        kernels::add_generator(table, user, Signature({Ptr(Float32()), Int32()}),
-                               store_callee(helper));
-    }
-    void redefine(float c) {
-        kernels::add_generator(table, helper, Signature({Float32()}), add_const(c), Float32());
-    }
+// The redefinable kernel, launched on `dev` (a fake GPU) into `out` through a runtime over `dev`
+// (and `other`).
+struct Scene : RedefinableKernel {
+    kernels::KernelCompiler compiler{table, unique("fake")};
+    std::shared_ptr<runtime::Device> dev;
+    runtime::Runtime rt;
+    DeviceBuffer<float> out;
+
+    explicit Scene(std::shared_ptr<runtime::Device> gpu,
+                   std::shared_ptr<runtime::Device> other = nullptr)
+        : dev(gpu), rt(compiler, other ? std::vector{gpu, other} : std::vector{gpu}),
+          out(*gpu, 64) {}
+    void launch(const LaunchConfig& c = {2, 32}) { rt.launch(*dev, user, c, out, I32(64)); }
+    runtime::GpuDevice& gpu() const { return dynamic_cast<runtime::GpuDevice&>(*dev); }
 };
 
 // A cubin with the kernel's name in its string table, and the PTX it was made from.
@@ -152,9 +135,6 @@ protected:
         if (found.devices.empty())
             throw std::runtime_error("the fake driver shows no device");
         return found.devices.front();
-    }
-    static runtime::GpuDevice& gpu(runtime::Device& d) {
-        return dynamic_cast<runtime::GpuDevice&>(d);
     }
     // How many lines kcache logged at `level` ("error", "warning") that contain `text`.
     int logged(const std::string& level, const std::string& text = "") {
@@ -249,41 +229,33 @@ TEST_F(FakeDriver, GpusThisLlvmCannotTargetAreListedUnusableAndTheRestWork) {
 }
 
 TEST_F(FakeDriver, LoadsPassJitLogsAndUnloadsWaitOnQuietEvents) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_basic"));
-    auto dev = device();
-    runtime::Runtime rt(compiler, {dev});
-    DeviceBuffer<float> out(*dev, 64);
-    rt.launch(*dev, k.user, {2, 32}, out, I32(64));
-    rt.launch(*dev, k.user, {2, 32}, out, I32(64));
+    Scene s(device());
+    s.launch();
+    s.launch();
     EXPECT_EQ(ctl_->launches, 2);
     EXPECT_EQ(ctl_->module_loads, 1);
     EXPECT_EQ(ctl_->last_jit_options, 4); // error and info log buffers and their sizes
-    k.redefine(2.0f);
-    gpu(*dev).wait_for_unloads();
+    s.redefine(2.0f);
+    s.gpu().wait_for_unloads();
     EXPECT_EQ(ctl_->event_flags, kEventFlags); // the reaper sleeps, and no timing is recorded
     EXPECT_EQ(ctl_->module_unloads, 1);
-    EXPECT_EQ(gpu(*dev).unloaded_modules(), 1u);
-    EXPECT_EQ(gpu(*dev).loaded_modules(), 0u);
+    EXPECT_EQ(s.gpu().unloaded_modules(), 1u);
+    EXPECT_EQ(s.gpu().loaded_modules(), 0u);
     EXPECT_EQ(ctl_->live_modules, 0);
 }
 
 TEST_F(FakeDriver, LaunchShapesAreCheckedAgainstTheDeviceAndTheKernelBeforeLaunching) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_shapes"));
-    auto dev = device();
-    runtime::Runtime rt(compiler, {dev});
-    DeviceBuffer<float> out(*dev, 64);
+    Scene s(device());
     ctl_->function_max_threads = 256; // register pressure, queried when the module loads
-    rt.launch(*dev, k.user, {1, 256}, out, I32(64));
+    s.launch({1, 256});
     ctl_->function_max_threads = 1024; // not asked again: the kernel's limit was queried once
     auto rejected = [&](const LaunchConfig& c, const char* expect) {
         try {
-            rt.launch(*dev, k.user, c, out, I32(64));
+            s.launch(c);
             ADD_FAILURE() << "launched: " << expect;
         } catch (const runtime::LaunchError& e) {
             EXPECT_NE(std::string(e.what()).find(expect), std::string::npos) << e.what();
-            EXPECT_NE(std::string(e.what()).find(k.user.name()), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find(s.user.name()), std::string::npos) << e.what();
         }
     };
     rejected({Dim3{1}, Dim3{512}}, "exceed the kernel's limit of 256 (its register use)");
@@ -298,22 +270,18 @@ TEST_F(FakeDriver, LaunchShapesAreCheckedAgainstTheDeviceAndTheKernelBeforeLaunc
 }
 
 TEST_F(FakeDriver, ALaunchThatHitsDoesNotAllocate) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_hot"));
-    auto dev = device();
-    runtime::Runtime rt(compiler, {dev});
-    DeviceBuffer<float> out(*dev, 64);
-    auto stream = dev->create_stream();
-    rt.launch(*dev, k.user, {2, 32}, out, I32(64));                          // compile and load
-    rt.launch(*dev, k.user, {2, 32, 80 * 1024, stream.get()}, out, I32(64)); // opt in
-    const std::size_t before = allocations;
+    Scene s(device());
+    auto stream = s.dev->create_stream();
+    s.launch();                                 // compile and load
+    s.launch({2, 32, 80 * 1024, stream.get()}); // opt in
+    const std::size_t before = thread_allocations();
     for (int i = 0; i < 100; ++i) {
-        rt.launch(*dev, k.user, {2, 32}, out, I32(64));
-        rt.launch(*dev, k.user, {2, 32, 80 * 1024, stream.get()}, out, I32(64));
+        s.launch();
+        s.launch({2, 32, 80 * 1024, stream.get()});
     }
-    EXPECT_EQ(allocations - before, 0u);
+    EXPECT_EQ(thread_allocations() - before, 0u);
     EXPECT_EQ(ctl_->launches, 202);
-    EXPECT_EQ(rt.stats().hits, 201u);
+    EXPECT_EQ(s.rt.stats().hits, 201u);
 }
 
 TEST_F(FakeDriver, AStreamOrModuleOfAnotherDeviceIsAClearError) {
@@ -336,40 +304,33 @@ TEST_F(FakeDriver, AStreamOrModuleOfAnotherDeviceIsAClearError) {
 }
 
 TEST_F(FakeDriver, DynamicSharedMemoryPast48KiBIsOptedInOnce) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_shared"));
-    auto dev = device();
-    runtime::Runtime rt(compiler, {dev});
-    DeviceBuffer<float> out(*dev, 64);
-    rt.launch(*dev, k.user, {1, 64, 48 * 1024}, out, I32(64));
+    Scene s(device());
+    s.launch({1, 64, 48 * 1024});
     EXPECT_EQ(ctl_->dynamic_shared_opt_ins, 0);
-    rt.launch(*dev, k.user, {1, 64, 100 * 1024}, out, I32(64));
-    rt.launch(*dev, k.user, {1, 64, 100 * 1024}, out, I32(64));
-    rt.launch(*dev, k.user, {1, 64, 64 * 1024}, out, I32(64));
+    s.launch({1, 64, 100 * 1024});
+    s.launch({1, 64, 100 * 1024});
+    s.launch({1, 64, 64 * 1024});
     EXPECT_EQ(ctl_->dynamic_shared_opt_ins, 1);
     EXPECT_EQ(ctl_->last_launch_shared, 64 * 1024);
-    rt.launch(*dev, k.user, {1, 64, 227 * 1024}, out, I32(64)); // an H200's most
+    s.launch({1, 64, 227 * 1024}); // an H200's most
     EXPECT_EQ(ctl_->dynamic_shared_opt_ins, 2);
     EXPECT_EQ(ctl_->launches, 5);
 }
 
 TEST_F(FakeDriver, AnotherLibrarysContextIsPutBackAndNeverUsed) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_context"));
-    auto dev = device();
-    runtime::Runtime rt(compiler, {dev});
     ctl_->make_foreign_context_current(); // what another library on this thread may do
-    DeviceBuffer<float> out(*dev, std::vector<float>(64, 1.0f));
+    Scene s(device());
+    s.out.upload(std::vector<float>(64, 1.0f));
     EXPECT_TRUE(ctl_->foreign_context_is_current());
-    rt.launch(*dev, k.user, {2, 32}, out, I32(64));
+    s.launch();
     EXPECT_TRUE(ctl_->foreign_context_is_current());
-    auto stream = dev->create_stream();
-    rt.launch(*dev, k.user, {2, 32, 0, stream.get()}, out, I32(64));
+    auto stream = s.dev->create_stream();
+    s.launch({2, 32, 0, stream.get()});
     stream->synchronize();
-    EXPECT_EQ(out.to_vector(), std::vector<float>(64, 1.0f)); // the fake's kernels compute nothing
+    EXPECT_EQ(s.out.to_vector(), std::vector<float>(64, 1.0f)); // fake kernels compute nothing
     stream.reset();
-    k.redefine(3.0f);
-    gpu(*dev).wait_for_unloads();
+    s.redefine(3.0f);
+    s.gpu().wait_for_unloads();
     EXPECT_TRUE(ctl_->foreign_context_is_current());
     EXPECT_EQ(ctl_->foreign_context_calls, 0);
     EXPECT_EQ(ctl_->launches, 2);
@@ -407,20 +368,17 @@ TEST_F(FakeDriver, ARejectedCubinIsRetriedFromItsPtxAndSaidOnce) {
 }
 
 TEST_F(FakeDriver, AFaultingKernelMakesTheDeviceUnusableReportedOnceAndFailingFast) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_fault"));
     auto dev = device();
     auto host = host_device();
     {
-        runtime::Runtime rt(compiler, {dev, host});
-        DeviceBuffer<float> out(*dev, 64);
+        Scene s(dev, host);
         auto stream = dev->create_stream();
-        rt.launch(*dev, k.user, {2, 32}, out, I32(64));
+        s.launch();
         ctl_->fault_next_launch = kCudaErrorIllegalAddress;
-        rt.launch(*dev, k.user, {2, 32, 0, stream.get()}, out, I32(64)); // enqueued, then faults
+        s.launch({2, 32, 0, stream.get()}); // enqueued, then the kernel faults
         std::string first;
         try {
-            out.to_vector();
+            s.out.to_vector();
             ADD_FAILURE() << "no error after the fault";
         } catch (const runtime::DeviceUnusableError& e) {
             first = e.what();
@@ -429,20 +387,16 @@ TEST_F(FakeDriver, AFaultingKernelMakesTheDeviceUnusableReportedOnceAndFailingFa
         EXPECT_NE(first.find("cuda:0 kcache fake CUDA device 0 (sm_90) is unusable"),
                   std::string::npos)
             << first;
-        EXPECT_TRUE(gpu(*dev).unusable());
+        EXPECT_TRUE(s.gpu().unusable());
 
         // Later calls fail at once with the same reason, without asking the driver.
         const int calls = ctl_->calls_after_fault;
-        EXPECT_THROW(
-            {
-                try {
-                    rt.launch(*dev, k.user, {2, 32}, out, I32(64));
-                } catch (const runtime::DeviceUnusableError& e) {
-                    EXPECT_EQ(e.what(), first);
-                    throw;
-                }
-            },
-            runtime::DeviceUnusableError);
+        try {
+            s.launch();
+            ADD_FAILURE() << "launched after the fault";
+        } catch (const runtime::DeviceUnusableError& e) {
+            EXPECT_EQ(e.what(), first);
+        }
         EXPECT_THROW(dev->create_stream(), runtime::DeviceUnusableError);
         EXPECT_THROW(DeviceBuffer<float>(*dev, 4), runtime::DeviceUnusableError);
         EXPECT_THROW(dev->synchronize(), runtime::DeviceUnusableError);
@@ -451,10 +405,10 @@ TEST_F(FakeDriver, AFaultingKernelMakesTheDeviceUnusableReportedOnceAndFailingFa
 
         // The host device is untouched, and an eviction of the lost module does not throw.
         DeviceBuffer<float> hout(*host, 8);
-        rt.launch(*host, k.user, {1, 8}, hout, I32(8));
+        s.rt.launch(*host, s.user, {1, 8}, hout, I32(8));
         EXPECT_EQ(hout.to_vector()[3], 4.0f);
-        k.redefine(5.0f);
-        gpu(*dev).wait_for_unloads();
+        s.redefine(5.0f);
+        s.gpu().wait_for_unloads();
     }                                   // the runtime, buffers and stream go without throwing
     EXPECT_EQ(ctl_->module_unloads, 0); // nothing to unload in a lost context
     EXPECT_EQ(logged("error", "is unusable"), 1);
@@ -462,14 +416,11 @@ TEST_F(FakeDriver, AFaultingKernelMakesTheDeviceUnusableReportedOnceAndFailingFa
 }
 
 TEST_F(FakeDriver, ADeinitialisedDriverLeavesNothingToDo) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_deinit"));
     auto dev = device();
     {
-        runtime::Runtime rt(compiler, {dev});
-        DeviceBuffer<float> out(*dev, 64);
+        Scene s(dev);
         auto stream = dev->create_stream();
-        rt.launch(*dev, k.user, {2, 32, 0, stream.get()}, out, I32(64));
+        s.launch({2, 32, 0, stream.get()});
         ctl_->deinitialize(); // as at process exit, before kcache's statics are destroyed
         try {
             dev->synchronize();
@@ -477,9 +428,9 @@ TEST_F(FakeDriver, ADeinitialisedDriverLeavesNothingToDo) {
         } catch (const runtime::RuntimeError& e) {
             EXPECT_NE(std::string(e.what()).find("deinitialised"), std::string::npos) << e.what();
         }
-        k.redefine(2.0f); // an eviction: nothing left to unload
+        s.redefine(2.0f); // an eviction: nothing left to unload
+        s.gpu().wait_for_unloads();
     }
-    gpu(*dev).wait_for_unloads();
     dev.reset();
     EXPECT_EQ(ctl_->module_unloads, 0);
     EXPECT_EQ(logged("error"), 0);
@@ -488,13 +439,9 @@ TEST_F(FakeDriver, ADeinitialisedDriverLeavesNothingToDo) {
 // In a child process: a device, a runtime with a loaded module, a buffer and a stream live in
 // statics; at exit the driver is deinitialised first (registered last), then they are destroyed.
 void exit_with_statics_after_deinitialisation() {
-    static Kernels k;
-    static kernels::KernelCompiler compiler(k.table, unique("fake_exit"));
-    static auto dev = runtime::discover_gpus(DeviceKind::Cuda).devices.at(0);
-    static runtime::Runtime rt(compiler, {dev});
-    static DeviceBuffer<float> out(*dev, 64);
-    static auto stream = dev->create_stream();
-    rt.launch(*dev, k.user, {2, 32, 0, stream.get()}, out, I32(64));
+    static Scene s(runtime::discover_gpus(DeviceKind::Cuda).devices.at(0));
+    static auto stream = s.dev->create_stream();
+    s.launch({2, 32, 0, stream.get()});
     std::atexit([] { fake()->deinitialize(); });
     std::exit(0);
 }
@@ -505,43 +452,35 @@ TEST_F(FakeDriver, DeinitialisedAtProcessExitBeforeTheStatics) {
 }
 
 TEST_F(FakeDriver, UnloadWaitsForTheWorkQueuedOnEveryStream) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_order"));
-    auto dev = device();
-    runtime::Runtime rt(compiler, {dev});
-    DeviceBuffer<float> out(*dev, 64);
-    auto s1 = dev->create_stream(), s2 = dev->create_stream();
+    Scene s(device());
+    auto s1 = s.dev->create_stream(), s2 = s.dev->create_stream();
     HoldWork hold;
-    rt.launch(*dev, k.user, {2, 32}, out, I32(64));
-    rt.launch(*dev, k.user, {2, 32, 0, s1.get()}, out, I32(64));
-    rt.launch(*dev, k.user, {2, 32, 0, s2.get()}, out, I32(64));
-    k.redefine(2.0f); // retired: the runtime no longer hands it out
-    EXPECT_EQ(rt.loaded_modules(*dev), 0u);
+    s.launch();
+    s.launch({2, 32, 0, s1.get()});
+    s.launch({2, 32, 0, s2.get()});
+    s.redefine(2.0f); // retired: the runtime no longer hands it out
+    EXPECT_EQ(s.rt.loaded_modules(*s.dev), 0u);
     ASSERT_TRUE(eventually([] { return fake()->blocked_waiters.load() >= 1; }));
     EXPECT_EQ(ctl_->module_unloads, 0); // the work is still queued: still loaded
-    EXPECT_EQ(gpu(*dev).loaded_modules(), 1u);
+    EXPECT_EQ(s.gpu().loaded_modules(), 1u);
     ctl_->release();
-    gpu(*dev).wait_for_unloads();
+    s.gpu().wait_for_unloads();
     EXPECT_EQ(ctl_->module_unloads, 1);
     EXPECT_EQ(ctl_->unsafe_unloads, 0);
 }
 
 TEST_F(FakeDriver, AStreamDestroyedWithWorkQueuedHoldsOffTheUnload) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_orphan"));
-    auto dev = device();
-    runtime::Runtime rt(compiler, {dev});
-    DeviceBuffer<float> out(*dev, 64);
-    auto s1 = dev->create_stream();
+    Scene s(device());
+    auto s1 = s.dev->create_stream();
     HoldWork hold;
-    rt.launch(*dev, k.user, {2, 32, 0, s1.get()}, out, I32(64));
+    s.launch({2, 32, 0, s1.get()});
     s1.reset(); // returns at once; the work stays queued
     EXPECT_EQ(ctl_->blocked_waiters, 0);
-    k.redefine(2.0f);
+    s.redefine(2.0f);
     ASSERT_TRUE(eventually([] { return fake()->blocked_waiters.load() >= 1; }));
     EXPECT_EQ(ctl_->module_unloads, 0);
     ctl_->release();
-    gpu(*dev).wait_for_unloads();
+    s.gpu().wait_for_unloads();
     EXPECT_EQ(ctl_->module_unloads, 1);
     EXPECT_EQ(ctl_->unsafe_unloads, 0);
 }
@@ -551,33 +490,29 @@ class FakeDriverEvents : public FakeDriver, public ::testing::WithParamInterface
 // Without events (creating or recording them fails), the unload waits for the whole device, and
 // destroying a stream waits for its work.
 TEST_P(FakeDriverEvents, FailingEventsFallBackToSynchronising) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_events"));
-    auto dev = device();
-    runtime::Runtime rt(compiler, {dev});
-    DeviceBuffer<float> out(*dev, 64);
-    auto s1 = dev->create_stream(), s2 = dev->create_stream();
+    Scene s(device());
+    auto s1 = s.dev->create_stream(), s2 = s.dev->create_stream();
     HoldWork hold;
-    rt.launch(*dev, k.user, {2, 32, 0, s1.get()}, out, I32(64));
+    s.launch({2, 32, 0, s1.get()});
     (GetParam() ? ctl_->fail_event_create : ctl_->fail_event_record) = true;
-    k.redefine(2.0f);
+    s.redefine(2.0f);
     ASSERT_TRUE(eventually([] {
         return fake()->blocked_waiters.load() >= 1 && fake()->context_synchronizes.load() >= 1;
     }));
     EXPECT_EQ(ctl_->module_unloads, 0);
     ctl_->release();
-    gpu(*dev).wait_for_unloads();
+    s.gpu().wait_for_unloads();
     EXPECT_EQ(ctl_->module_unloads, 1);
     EXPECT_EQ(ctl_->unsafe_unloads, 0);
 
-    rt.launch(*dev, k.user, {2, 32, 0, s2.get()}, out, I32(64));
+    s.launch({2, 32, 0, s2.get()});
     std::thread destroyer([&] { s2.reset(); }); // waits for the stream's work
     EXPECT_TRUE(eventually([] { return fake()->blocked_waiters.load() >= 1; }));
     EXPECT_EQ(ctl_->module_unloads, 1);
     ctl_->release();
     destroyer.join();
-    k.redefine(3.0f);
-    gpu(*dev).wait_for_unloads();
+    s.redefine(3.0f);
+    s.gpu().wait_for_unloads();
     EXPECT_EQ(ctl_->module_unloads, 2);
     EXPECT_EQ(ctl_->unsafe_unloads, 0);
 }
@@ -589,10 +524,7 @@ INSTANTIATE_TEST_SUITE_P(CreateOrRecord, FakeDriverEvents, ::testing::Bool(), []
 // Launches from several threads on their own streams while the callee is redefined: every module
 // is unloaded, and none while work that uses it is queued.
 TEST_F(FakeDriver, ConcurrentLaunchesAndRedefinitionsNeverUnloadUnderWork) {
-    Kernels k;
-    kernels::KernelCompiler compiler(k.table, unique("fake_concurrent"));
-    auto dev = device();
-    runtime::Runtime rt(compiler, {dev});
+    Scene s(device());
     HoldWork hold;
     constexpr int kThreads = 4, kRedefinitions = 5;
     std::atomic<bool> stop{false};
@@ -601,11 +533,10 @@ TEST_F(FakeDriver, ConcurrentLaunchesAndRedefinitionsNeverUnloadUnderWork) {
     for (int t = 0; t < kThreads; ++t)
         threads.emplace_back([&] {
             try {
-                auto stream = dev->create_stream();
-                DeviceBuffer<float> out(*dev, 64);
+                auto stream = s.dev->create_stream();
+                DeviceBuffer<float> out(*s.dev, 64);
                 while (!stop.load())
-                    rt.launch(*dev, k.user, {2, 32, 0, stream.get()}, out, I32(64));
-                ctl_->release(); // let this stream's destruction go on
+                    s.rt.launch(*s.dev, s.user, {2, 32, 0, stream.get()}, out, I32(64));
             } catch (const std::exception& e) {
                 ADD_FAILURE() << e.what();
                 errors.fetch_add(1);
@@ -618,19 +549,19 @@ TEST_F(FakeDriver, ConcurrentLaunchesAndRedefinitionsNeverUnloadUnderWork) {
             ADD_FAILURE() << "the launching threads stalled";
             break;
         }
-        k.redefine(float(d + 2));
+        s.redefine(float(d + 2));
     }
     stop = true;
     for (auto& t : threads)
         t.join();
     ctl_->release();
-    gpu(*dev).wait_for_unloads();
+    s.gpu().wait_for_unloads();
     EXPECT_EQ(errors.load(), 0);
     EXPECT_EQ(ctl_->unsafe_unloads, 0);
     EXPECT_GE(ctl_->module_unloads, kRedefinitions);
     EXPECT_EQ(ctl_->module_loads - ctl_->module_unloads, ctl_->live_modules.load());
-    EXPECT_EQ(std::size_t(ctl_->live_modules), rt.loaded_modules(*dev));
-    EXPECT_EQ(gpu(*dev).loaded_modules(), rt.loaded_modules(*dev));
+    EXPECT_EQ(std::size_t(ctl_->live_modules), s.rt.loaded_modules(*s.dev));
+    EXPECT_EQ(s.gpu().loaded_modules(), s.rt.loaded_modules(*s.dev));
 }
 
 } // namespace

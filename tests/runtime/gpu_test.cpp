@@ -54,29 +54,36 @@ void expect_missing_driver(DeviceKind kind, const char* env, const char* path, b
     std::exit(0);
 }
 
-TEST(GpuBackends, MissingCudaDriverIsAClearErrorOnFirstUse) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
 #ifdef KCACHE_TEST_HAVE_CUDA_H
-    constexpr bool compiled = true;
+constexpr bool kCudaCompiled = true;
 #else
-    constexpr bool compiled = false;
+constexpr bool kCudaCompiled = false;
 #endif
-    EXPECT_EXIT(expect_missing_driver(DeviceKind::Cuda, "KCACHE_CUDA_DRIVER",
-                                      "/nonexistent/libcuda.so.1", compiled),
-                ::testing::ExitedWithCode(0), "^CUDA: ");
+#ifdef KCACHE_TEST_HAVE_HIP_H
+constexpr bool kHipCompiled = true;
+#else
+constexpr bool kHipCompiled = false;
+#endif
+
+class MissingDriver : public ::testing::TestWithParam<DeviceKind> {};
+
+TEST_P(MissingDriver, IsAClearErrorOnFirstUse) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    if (GetParam() == DeviceKind::Cuda)
+        EXPECT_EXIT(expect_missing_driver(DeviceKind::Cuda, "KCACHE_CUDA_DRIVER",
+                                          "/nonexistent/libcuda.so.1", kCudaCompiled),
+                    ::testing::ExitedWithCode(0), "^CUDA: ");
+    else
+        EXPECT_EXIT(expect_missing_driver(DeviceKind::Hip, "KCACHE_HIP_RUNTIME",
+                                          "/nonexistent/libamdhip64.so", kHipCompiled),
+                    ::testing::ExitedWithCode(0), "^HIP: ");
 }
 
-TEST(GpuBackends, MissingHipRuntimeIsAClearErrorOnFirstUse) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-#ifdef KCACHE_TEST_HAVE_HIP_H
-    constexpr bool compiled = true;
-#else
-    constexpr bool compiled = false;
-#endif
-    EXPECT_EXIT(expect_missing_driver(DeviceKind::Hip, "KCACHE_HIP_RUNTIME",
-                                      "/nonexistent/libamdhip64.so", compiled),
-                ::testing::ExitedWithCode(0), "^HIP: ");
-}
+INSTANTIATE_TEST_SUITE_P(GpuBackends, MissingDriver,
+                         ::testing::Values(DeviceKind::Cuda, DeviceKind::Hip),
+                         [](const auto& info) {
+                             return std::string(runtime::to_string(info.param));
+                         });
 
 TEST(GpuBackends, EnumerationListsTheHostFirstThenUsableGpusAndWhyOthersAreNot) {
     std::vector<runtime::UnusableDevice> unusable;
@@ -116,26 +123,22 @@ protected:
 // by the device, not by the runtime's retirements), the next launch runs the new code.
 TEST_P(Gpu, RedefinitionUnloadsTheOldModuleAndReloadsNewCode) {
     KCACHE_TEST_DEVICE(dev, GetParam());
-    MethodTable& table = MethodTable::create_root(unique("gpu_evict"));
-    Function& helper = Function::define(unique("helper"));
-    Function& user = Function::define(unique("user"));
-    kernels::add_generator(table, helper, Signature({Float32()}), add_const(1.0f), Float32());
-    kernels::add_generator(table, user, Signature({Ptr(Float32()), Int32()}), store_callee(helper));
-    kernels::KernelCompiler compiler(table, unique("gpu_evict"));
+    RedefinableKernel k;
+    kernels::KernelCompiler compiler(k.table, unique("gpu_evict"));
     runtime::Runtime rt(compiler, {dev});
     runtime::GpuDevice& g = gpu(*dev);
     g.wait_for_unloads();
     const std::size_t loaded = g.loaded_modules();
     const std::uint64_t unloaded = g.unloaded_modules();
     runtime::DeviceBuffer<float> out(*dev, 100);
-    rt.launch(*dev, user, {4, 32}, out, I32(100));
+    rt.launch(*dev, k.user, {4, 32}, out, I32(100));
     EXPECT_EQ(out.to_vector()[5], 6.0f);
     EXPECT_EQ(g.loaded_modules(), loaded + 1);
-    kernels::add_generator(table, helper, Signature({Float32()}), add_const(7.0f), Float32());
+    k.redefine(7.0f);
     g.wait_for_unloads();
     EXPECT_EQ(g.unloaded_modules(), unloaded + 1);
     EXPECT_EQ(g.loaded_modules(), loaded);
-    rt.launch(*dev, user, {4, 32}, out, I32(100));
+    rt.launch(*dev, k.user, {4, 32}, out, I32(100));
     EXPECT_EQ(out.to_vector()[5], 12.0f);
     EXPECT_EQ(rt.stats().loads, 2u);
 }
@@ -144,23 +147,20 @@ TEST_P(Gpu, RedefinitionUnloadsTheOldModuleAndReloadsNewCode) {
 // evicted module: they finish with the old code, and the module is unloaded after them.
 TEST_P(Gpu, UserStreamsOrderTheirOwnWorkAndHoldOffEviction) {
     KCACHE_TEST_DEVICE(dev, GetParam());
-    MethodTable& table = MethodTable::create_root(unique("gpu_streams"));
-    Function& helper = Function::define(unique("helper"));
-    Function& user = Function::define(unique("user"));
-    kernels::add_generator(table, helper, Signature({Float32()}), add_const(1.0f), Float32());
-    kernels::add_generator(table, user, Signature({Ptr(Float32()), Int32()}), store_callee(helper));
-    kernels::KernelCompiler compiler(table, unique("gpu_streams"));
+    RedefinableKernel k;
+    kernels::KernelCompiler compiler(k.table, unique("gpu_streams"));
     runtime::Runtime rt(compiler, {dev});
     runtime::GpuDevice& g = gpu(*dev);
+    g.wait_for_unloads(); // what earlier tests left
     const std::size_t n = 1 << 16;
     auto s1 = dev->create_stream(), s2 = dev->create_stream();
     DeviceBuffer<float> a(*dev, n), b(*dev, n);
     for (int i = 0; i < 20; ++i) {
         rt.launch(*dev, fn("fill"), {blocks_for(n, 256), 256, 0, s1.get()}, a, float(i), I32(n));
-        rt.launch(*dev, user, {blocks_for(n, 256), 256, 0, s2.get()}, b, I32(n));
+        rt.launch(*dev, k.user, {blocks_for(n, 256), 256, 0, s2.get()}, b, I32(n));
     }
     const std::uint64_t unloaded = g.unloaded_modules();
-    kernels::add_generator(table, helper, Signature({Float32()}), add_const(5.0f), Float32());
+    k.redefine(5.0f);
     std::vector<float> ha(n), hb(n);
     a.download(ha, s1.get());
     b.download(hb, s2.get());
@@ -170,13 +170,13 @@ TEST_P(Gpu, UserStreamsOrderTheirOwnWorkAndHoldOffEviction) {
     }
     g.wait_for_unloads();
     EXPECT_EQ(g.unloaded_modules(), unloaded + 1);
-    rt.launch(*dev, user, {blocks_for(n, 256), 256, 0, s2.get()}, b, I32(n));
+    rt.launch(*dev, k.user, {blocks_for(n, 256), 256, 0, s2.get()}, b, I32(n));
     b.download(hb, s2.get());
     EXPECT_EQ(hb[3], 8.0f);
     // A stream destroyed with work queued: the eviction after it still waits for that work.
-    rt.launch(*dev, user, {blocks_for(n, 256), 256, 0, s1.get()}, a, I32(n));
+    rt.launch(*dev, k.user, {blocks_for(n, 256), 256, 0, s1.get()}, a, I32(n));
     s1.reset();
-    kernels::add_generator(table, helper, Signature({Float32()}), add_const(9.0f), Float32());
+    k.redefine(9.0f);
     g.wait_for_unloads();
     EXPECT_EQ(g.unloaded_modules(), unloaded + 2);
     EXPECT_EQ(a.to_vector()[3], 8.0f);
@@ -326,19 +326,14 @@ void fault_then_check(const std::shared_ptr<runtime::Device>& dev) {
         std::exit(1);
     };
     {
-        MethodTable& table = MethodTable::create_root(unique("gpu_fault"));
+        RedefinableKernel k;
         Function& oob = Function::define(unique("oob"));
-        Function& helper = Function::define(unique("helper"));
-        Function& user = Function::define(unique("user"));
-        kernels::add_generator(table, oob, Signature({Ptr(Float32())}), out_of_bounds_store());
-        kernels::add_generator(table, helper, Signature({Float32()}), add_const(1.0f), Float32());
-        kernels::add_generator(table, user, Signature({Ptr(Float32()), Int32()}),
-                               store_callee(helper));
-        kernels::KernelCompiler compiler(table, unique("gpu_fault"));
+        kernels::add_generator(k.table, oob, Signature({Ptr(Float32())}), out_of_bounds_store());
+        kernels::KernelCompiler compiler(k.table, unique("gpu_fault"));
         auto host = std::make_shared<runtime::HostDevice>(runtime::HostDeviceOptions{1});
         runtime::Runtime rt(compiler, {dev, host});
         DeviceBuffer<float> out(*dev, 16);
-        rt.launch(*dev, user, {1, 16}, out, I32(16)); // a module that the eviction below retires
+        rt.launch(*dev, k.user, {1, 16}, out, I32(16)); // a module that the eviction below retires
         rt.launch(*dev, oob, {1, 1}, out);
         std::string first;
         try {
@@ -353,7 +348,7 @@ void fault_then_check(const std::shared_ptr<runtime::Device>& dev) {
         if (!gpu(*dev).unusable())
             fail("the device is not marked unusable");
         try {
-            rt.launch(*dev, user, {1, 16}, out, I32(16));
+            rt.launch(*dev, k.user, {1, 16}, out, I32(16));
             fail("a launch after the fault went through");
         } catch (const runtime::DeviceUnusableError& e) {
             if (e.what() != first)
@@ -364,9 +359,9 @@ void fault_then_check(const std::shared_ptr<runtime::Device>& dev) {
             fail("an allocation after the fault went through");
         } catch (const runtime::DeviceUnusableError&) {
         }
-        kernels::add_generator(table, helper, Signature({Float32()}), add_const(2.0f), Float32());
+        k.redefine(2.0f);
         DeviceBuffer<float> hout(*host, 16);
-        rt.launch(*host, user, {1, 16}, hout, I32(16));
+        rt.launch(*host, k.user, {1, 16}, hout, I32(16));
         if (hout.to_vector()[3] != 5.0f)
             fail("the host device does not work after the GPU fault");
     }

@@ -128,4 +128,23 @@ inline kernels::GeneratorFn store_callee(const Function& callee) {
     };
 }
 
+/// `user(out::Ptr{Float32}, n::Int32)`: out[i] = helper(Float32(i)), with `helper(x) = x + c`, in
+/// an overlay of the global table of its own (the library's kernels stay visible): redefining the
+/// helper evicts the kernel's modules.
+struct RedefinableKernel {
+    MethodTable& table = MethodTable::create_overlay(unique("redefinable"));
+    Function& helper = Function::define(unique("helper"));
+    Function& user = Function::define(unique("user"));
+    explicit RedefinableKernel(float c = 1.0f) {
+        redefine(c);
+        kernels::add_generator(table, user,
+                               Signature({types::Ptr(types::Float32()), types::Int32()}),
+                               store_callee(helper));
+    }
+    void redefine(float c) {
+        kernels::add_generator(table, helper, Signature({types::Float32()}), add_const(c),
+                               types::Float32());
+    }
+};
+
 } // namespace kcache::test
