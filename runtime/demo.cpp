@@ -25,13 +25,22 @@ double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
+void report(const std::vector<UnusableDevice>& unusable, std::ostream& out) {
+    for (const UnusableDevice& u : unusable)
+        out << "unusable: " << to_string(u.kind)
+            << (u.ordinal < 0 ? std::string() : ":" + std::to_string(u.ordinal)) << ": " << u.reason
+            << "\n";
+}
+
 std::shared_ptr<Device> pick(DeviceChoice choice, std::ostream& out) {
     auto gpu = [&](DeviceKind kind) -> std::shared_ptr<Device> {
         try {
-            auto all = gpu_devices(kind);
-            if (!all.empty())
-                return all.front();
-            out << "no " << to_string(kind) << " device present\n";
+            GpuDiscovery found = discover_gpus(kind);
+            report(found.unusable, out);
+            if (!found.devices.empty())
+                return found.devices.front();
+            if (found.unusable.empty())
+                out << "no " << to_string(kind) << " device present\n";
         } catch (const std::exception& e) {
             out << e.what() << "\n";
         }
@@ -44,11 +53,15 @@ std::shared_ptr<Device> pick(DeviceChoice choice, std::ostream& out) {
         return gpu(DeviceKind::Cuda);
     case DeviceChoice::Hip:
         return gpu(DeviceKind::Hip);
-    case DeviceChoice::Best:
-        for (auto& d : enumerate_devices())
+    case DeviceChoice::Best: {
+        std::vector<UnusableDevice> unusable;
+        auto devices = enumerate_devices(&unusable);
+        report(unusable, out);
+        for (auto& d : devices)
             if (d->kind() != DeviceKind::Host)
                 return d;
-        return std::make_shared<HostDevice>();
+        return devices.front();
+    }
     }
     return nullptr;
 }

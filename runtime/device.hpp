@@ -3,7 +3,8 @@
 //
 // Thread-safety: every Device operation is thread-safe unless noted. A Module is immutable after
 // loading; destroying it unloads it and must not race with a launch of it (the Runtime makes sure
-// of that). A Stream may be used from one thread at a time.
+// of that). A Stream may be used from one thread at a time. Modules and streams must be destroyed
+// before their device.
 #pragma once
 
 #include "targets/artifact.hpp"
@@ -69,15 +70,20 @@ struct KernelArgs {
     HostInvokeFn host_invoke = nullptr;
 };
 
-/// Called once the launch has finished executing on the device (stream order); may run on a
-/// device-owned thread. Must not throw.
+/// Called once the launch no longer needs its module kept loaded by the caller: on the host when
+/// the kernel has finished executing (launches are synchronous); on a GPU as soon as the launch
+/// is enqueued, because destroying a GPU module is stream-ordered (its unload waits for the work
+/// enqueued before it). It never means "the results are ready": synchronise for that. May run on
+/// a device-owned thread. Must not throw.
 struct Completion {
     void (*fn)(void* data) noexcept = nullptr;
     void* data = nullptr;
 };
 
-/// One artifact loaded on one device, and its kernel's function handle. Unloaded when destroyed.
-/// Thread-safety: immutable; destroy it only when no launch of it is pending.
+/// One artifact loaded on one device, and its kernel's function handle. Unloaded when destroyed:
+/// on the host at once, on a GPU once the work enqueued before the destruction has finished.
+/// Thread-safety: immutable; destroy it only when no launch of it is being made (and, on the
+/// host, none is running: see Completion).
 class Module {
 public:
     virtual ~Module() = default;
@@ -134,8 +140,10 @@ public:
     // --- modules and launches ------------------------------------------------------------------
     /// Loads an artifact of this device's target kind. Throws RuntimeError.
     virtual std::unique_ptr<Module> load(const Artifact& artifact) = 0;
-    /// Enqueues the module's kernel; `done` is called when it has finished (on the host, before
-    /// launch returns). Throws LaunchError for an impossible shape, before launching.
+    /// Enqueues the module's kernel; `done` is called as Completion says (on the host, before
+    /// launch returns). Throws LaunchError for an impossible shape (an empty grid or block,
+    /// dimensions or threads per block past the device's or the kernel's limits, too much shared
+    /// memory), before launching.
     virtual void launch(const Module& module, const LaunchConfig& config, const KernelArgs& args,
                         Completion done) = 0;
 
@@ -143,7 +151,19 @@ protected:
     Device() = default;
 };
 
-/// Every device present: the host CPU first, then CUDA and HIP devices where a driver is found.
-std::vector<std::shared_ptr<Device>> enumerate_devices();
+/// A GPU the driver reports that kcache cannot use, or a GPU backend whose driver is present but
+/// fails to come up (ordinal -1), and why: e.g. an architecture this LLVM cannot generate code
+/// for (sm_100, sm_120, gfx950).
+struct UnusableDevice {
+    DeviceKind kind;
+    int ordinal;
+    std::string reason;
+};
+
+/// Every usable device: the host CPU first, then CUDA and HIP devices where a driver is found.
+/// A backend without a driver (or compiled out) is simply absent; unusable GPUs are logged (warn)
+/// and, when `unusable` is given, appended to it. The rest work either way.
+std::vector<std::shared_ptr<Device>>
+enumerate_devices(std::vector<UnusableDevice>* unusable = nullptr);
 
 } // namespace kcache::runtime

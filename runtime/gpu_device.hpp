@@ -1,18 +1,36 @@
 // CUDA and HIP devices: one class over the driver table of runtime/gpu_api.hpp.
 //
 // Modules: CUDA loads the artifact's cubin, or its PTX where no cubin was produced (the driver
-// JIT-compiles it); HIP loads the HSACO. Launches go to the driver's stream (asynchronous).
-// Unloading is stream-ordered: destroying a module records an event on every stream of the
-// device and a device-owned thread unloads the module once those events have completed, so
-// launches enqueued before the eviction finish with the old code.
+// JIT-compiles it); a cubin the driver rejects is retried from the PTX, which the artifact keeps
+// (logged once per device). HIP loads the HSACO. A failed load's error carries the JIT's log.
 //
-// Every driver error is a RuntimeError naming the call, the driver's error name and the device.
+// Launches go to the driver's stream (asynchronous), after checks against the device's limits
+// and the kernel's own (threads per block lowered by register use, shared memory; dynamic shared
+// memory past the default 48 KiB is opted in to once per kernel), all queried once: a launch
+// that hits allocates nothing, takes no lock and formats nothing unless it throws.
+//
+// Unloading is stream-ordered: destroying a module records an event on the default stream, on
+// every live stream of the device, and takes over the events recorded by streams destroyed
+// since; a device-owned thread unloads the module once those events have completed (sleeping on
+// them, not spinning). Where an event cannot be created or recorded, it waits for the whole
+// device instead. So launches enqueued before the eviction finish with the old code.
+//
+// Every call makes the device current on the calling thread for its duration; another library's
+// context found current is put back afterwards.
+//
+// Errors: every driver error is a RuntimeError naming the call, the driver's error and the device.
+// An error that corrupts the context (a faulting kernel) makes the device unusable: it is logged
+// once, and every later call throws DeviceUnusableError with that first error at once. Destructors
+// and the unloading thread never throw; once the context is lost or the driver deinitialised (at
+// process exit), they have nothing left to do.
+//
 // Thread-safety: thread-safe.
 #pragma once
 
 #include "runtime/device.hpp"
 #include "runtime/gpu_api.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -21,7 +39,8 @@ namespace kcache::runtime {
 class GpuDevice final : public Device {
 public:
     struct Impl;
-    /// Use gpu_devices(kind) instead.
+    /// Use discover_gpus(kind) instead. Throws RuntimeError when the device cannot be used
+    /// (UnknownArchError for an architecture this LLVM does not know).
     GpuDevice(const detail::GpuApi& api, int ordinal, int opt_level = 2);
     ~GpuDevice() override;
 
@@ -41,12 +60,32 @@ public:
     void launch(const Module& module, const LaunchConfig& config, const KernelArgs& args,
                 Completion done) override;
 
+    /// Modules loaded and not yet unloaded by the driver (those waiting for their stream-ordered
+    /// unload count as loaded).
+    std::size_t loaded_modules() const;
+    /// Modules the driver has unloaded.
+    std::uint64_t unloaded_modules() const;
+    /// Blocks until every module destroyed so far has been unloaded (or given up on, when the
+    /// context is lost).
+    void wait_for_unloads() const;
+    /// Whether a lost context has made the device unusable (see the file comment).
+    bool unusable() const;
+
 private:
     std::unique_ptr<Impl> impl_;
 };
 
-/// The devices of one GPU backend (kind Cuda or Hip). Throws RuntimeError with the reason when
-/// the driver is missing, compiled out or fails to initialise; an empty list when it has none.
+/// The GPUs of one backend: those kcache can use, and those it cannot, with the reason.
+struct GpuDiscovery {
+    std::vector<std::shared_ptr<Device>> devices;
+    std::vector<UnusableDevice> unusable;
+};
+
+/// The devices of one GPU backend (kind Cuda or Hip). Throws DriverUnavailableError when the
+/// backend is compiled out or its driver library is absent, RuntimeError when the driver is there
+/// but fails to load or initialise; empty when the driver reports no device.
+GpuDiscovery discover_gpus(DeviceKind kind);
+/// discover_gpus(kind).devices.
 std::vector<std::shared_ptr<Device>> gpu_devices(DeviceKind kind);
 
 } // namespace kcache::runtime

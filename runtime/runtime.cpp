@@ -1,5 +1,6 @@
 #include "runtime/runtime.hpp"
 
+#include "core/log.hpp"
 #include "runtime/gpu_device.hpp"
 #include "runtime/host_device.hpp"
 
@@ -53,8 +54,14 @@ Runtime::Runtime(kernels::KernelCompiler& compiler, std::vector<std::shared_ptr<
 
 Runtime::~Runtime() {
     subscription_.reset(); // no eviction from here on (waits for a listener call in progress)
-    for (auto& d : devices_)
-        d->synchronize(); // every completion has run: no launch in flight
+    for (auto& d : devices_) {
+        try {
+            d->synchronize(); // every completion has run: no launch in flight
+        } catch (const std::exception& e) {
+            // A lost GPU context: its modules went with it. A destructor must not throw.
+            log().warn("Runtime: synchronising {} at destruction: {}", d->name(), e.what());
+        }
+    }
     for (auto& s : states_) {
         for (auto& [artifact, slot] : s->modules)
             delete slot; // unloads
@@ -204,17 +211,26 @@ std::size_t Runtime::loaded_modules(const Device& d) const {
     return ds.modules.size();
 }
 
-std::vector<std::shared_ptr<Device>> enumerate_devices() {
+std::vector<std::shared_ptr<Device>> enumerate_devices(std::vector<UnusableDevice>* unusable) {
     std::vector<std::shared_ptr<Device>> out;
     out.push_back(std::make_shared<HostDevice>());
-    // GPU backends whose driver is missing are simply absent here; gpu_devices(kind) says why.
+    std::vector<UnusableDevice> found_unusable;
     for (DeviceKind kind : {DeviceKind::Cuda, DeviceKind::Hip}) {
         try {
-            for (auto& d : gpu_devices(kind))
-                out.push_back(std::move(d));
-        } catch (const RuntimeError&) {
+            GpuDiscovery found = discover_gpus(kind);
+            out.insert(out.end(), found.devices.begin(), found.devices.end());
+            found_unusable.insert(found_unusable.end(), found.unusable.begin(),
+                                  found.unusable.end());
+        } catch (const DriverUnavailableError&) {
+            // No such backend on this machine: absent, not unusable.
+        } catch (const Error& e) {
+            found_unusable.push_back({kind, -1, e.what()});
         }
     }
+    for (const UnusableDevice& u : found_unusable)
+        log().warn("{} device {} cannot be used: {}", to_string(u.kind), u.ordinal, u.reason);
+    if (unusable)
+        unusable->insert(unusable->end(), found_unusable.begin(), found_unusable.end());
     return out;
 }
 

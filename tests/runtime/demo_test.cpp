@@ -1,6 +1,8 @@
-// `kcache run`'s entry point: runs the library on the host and checks it; a missing GPU backend
-// is reported, not a crash.
+// `kcache run`'s entry point: runs the library on the host and checks it, and on a GPU where one
+// exists; a missing GPU backend is reported, not a crash.
 #include "runtime/demo.hpp"
+
+#include "test_support.hpp"
 
 #include "core/errors.hpp"
 
@@ -36,14 +38,35 @@ TEST(Demo, ParsesDeviceChoices) {
     EXPECT_THROW(runtime::parse_device_choice("tpu"), InvalidArgumentError);
 }
 
-TEST(Demo, AMissingBackendIsReported) {
+// `kcache run --device cuda|hip` runs the library on the GPU; exit code 2 ("unavailable", with the
+// reason) only where there is truly no such device (see test_device).
+class DemoOnGpu : public ::testing::TestWithParam<runtime::DeviceKind> {};
+
+TEST_P(DemoOnGpu, RunsTheLibraryOrSaysWhyThereIsNoDevice) {
+    const TestDevice& expected = test_device(GetParam());
     std::ostringstream out;
-    const int rc = runtime::run_demo(out, DeviceChoice::Cuda);
-    if (rc == 2)
-        EXPECT_NE(out.str().find("CUDA"), std::string::npos) << out.str();
-    else
-        EXPECT_EQ(rc, 0) << out.str(); // a CUDA device exists
+    const int rc = runtime::run_demo(
+        out, GetParam() == runtime::DeviceKind::Cuda ? DeviceChoice::Cuda : DeviceChoice::Hip);
+    if (expected.device) {
+        EXPECT_EQ(rc, 0) << out.str();
+        EXPECT_NE(out.str().find("all results match"), std::string::npos) << out.str();
+    } else if (expected.failure) {
+        FAIL() << expected.why << "\n" << out.str();
+    } else {
+        EXPECT_EQ(rc, 2) << out.str();
+        const std::string driver = GetParam() == runtime::DeviceKind::Cuda ? "CUDA" : "HIP";
+        const std::string kind = runtime::to_string(GetParam());
+        EXPECT_TRUE(out.str().find(driver + ": ") != std::string::npos ||
+                    out.str().find("no " + kind + " device present") != std::string::npos)
+            << out.str();
+    }
 }
+
+INSTANTIATE_TEST_SUITE_P(Gpus, DemoOnGpu,
+                         ::testing::Values(runtime::DeviceKind::Cuda, runtime::DeviceKind::Hip),
+                         [](const auto& info) {
+                             return std::string(runtime::to_string(info.param));
+                         });
 
 } // namespace
 } // namespace kcache::test

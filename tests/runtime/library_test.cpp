@@ -20,16 +20,13 @@ std::uint32_t blocks_for(std::size_t n, std::uint32_t block) {
     return static_cast<std::uint32_t>((n + block - 1) / block);
 }
 
-// Runs on the host, and on the first CUDA and HIP device where one exists (else skips, saying
-// why).
+// Runs on the host, and on the first CUDA and HIP device (skipped, saying why, only where there is
+// truly no such device; see test_device).
 class Library : public ::testing::TestWithParam<runtime::DeviceKind> {
 protected:
     static void SetUpTestSuite() { kernels::register_all(); }
     void SetUp() override {
-        std::string why;
-        auto d = first_device(GetParam(), why);
-        if (!d)
-            GTEST_SKIP() << why;
+        KCACHE_TEST_DEVICE(d, GetParam());
         rt_ = std::make_unique<runtime::Runtime>(compiler_,
                                                  std::vector<std::shared_ptr<runtime::Device>>{d});
     }

@@ -8,6 +8,8 @@
 #include "runtime/runtime.hpp"
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,30 +27,83 @@ inline std::shared_ptr<runtime::HostDevice> host_device() {
     return d;
 }
 
-/// The first device of `kind` (kept for the whole program), or nullptr with the reason in `why`.
-inline std::shared_ptr<runtime::Device> first_device(runtime::DeviceKind kind, std::string& why) {
-    if (kind == runtime::DeviceKind::Host)
-        return host_device();
-    static std::map<runtime::DeviceKind, std::pair<std::shared_ptr<runtime::Device>, std::string>>
-        found;
-    auto it = found.find(kind);
-    if (it == found.end()) {
-        std::shared_ptr<runtime::Device> d;
-        std::string reason;
-        try {
-            auto all = runtime::gpu_devices(kind);
-            if (all.empty())
-                reason = std::string("no ") + runtime::to_string(kind) + " device present";
-            else
-                d = all.front();
-        } catch (const std::exception& e) {
-            reason = e.what();
-        }
-        it = found.emplace(kind, std::pair{d, reason}).first;
+/// Why this machine must have a working `kind` GPU, or empty: its device node exists
+/// (/dev/nvidia0, /dev/kfd) or KCACHE_REQUIRE_GPU names it ("cuda", "hip" or "cuda,hip").
+inline std::string gpu_requirement(runtime::DeviceKind kind) {
+    const bool cuda = kind == runtime::DeviceKind::Cuda;
+    const char* node = cuda ? "/dev/nvidia0" : "/dev/kfd";
+    if (std::filesystem::exists(node))
+        return std::string(node) + " exists";
+    if (const char* env = std::getenv("KCACHE_REQUIRE_GPU")) {
+        std::string list = std::string(",") + env + ",";
+        if (list.find(std::string(",") + runtime::to_string(kind) + ",") != std::string::npos)
+            return std::string("KCACHE_REQUIRE_GPU=") + env;
     }
-    why = it->second.second;
-    return it->second.first;
+    return {};
 }
+
+/// The first device of `kind` for the tests, or why there is none.
+struct TestDevice {
+    std::shared_ptr<runtime::Device> device;
+    std::string why;
+    /// Whether its absence is a failure rather than a reason to skip.
+    bool failure = false;
+};
+
+/// The first device of `kind`, kept for the whole program (so that it is destroyed at exit, as
+/// a user's would be). Absence is a reason to skip only where there is truly no device: the
+/// backend compiled out or its driver library absent, or a driver that reports none; and only
+/// where the GPU is not required (gpu_requirement). A driver that fails to come up, or a GPU
+/// that cannot be used, is a failure.
+inline const TestDevice& test_device(runtime::DeviceKind kind) {
+    if (kind == runtime::DeviceKind::Host) {
+        static const TestDevice host{host_device()};
+        return host;
+    }
+    static std::map<runtime::DeviceKind, TestDevice> found;
+    auto it = found.find(kind);
+    if (it != found.end())
+        return it->second;
+    TestDevice t;
+    const std::string required = gpu_requirement(kind);
+    try {
+        runtime::GpuDiscovery d = runtime::discover_gpus(kind);
+        if (!d.devices.empty()) {
+            t.device = d.devices.front();
+        } else if (!d.unusable.empty()) {
+            t.why = d.unusable.front().reason;
+            t.failure = true;
+        } else {
+            t.why = std::string("the ") + runtime::to_string(kind) + " driver reports no device";
+            t.failure = !required.empty();
+        }
+    } catch (const runtime::DriverUnavailableError& e) {
+        t.why = e.what();
+        t.failure = !required.empty();
+    } catch (const std::exception& e) {
+        t.why = e.what();
+        t.failure = true;
+    }
+    if (t.failure && !required.empty())
+        t.why +=
+            " (a " + std::string(runtime::to_string(kind)) + " GPU is required: " + required + ")";
+    return found.emplace(kind, std::move(t)).first->second;
+}
+
+} // namespace kcache::test
+
+/// Declares `var`, the first device of `kind` (a std::shared_ptr<runtime::Device>), or ends the
+/// test: skipped with the reason where there is truly no device, failed where there should be.
+#define KCACHE_TEST_DEVICE(var, kind)                                                              \
+    const ::kcache::test::TestDevice& var##_found = ::kcache::test::test_device(kind);             \
+    if (!var##_found.device) {                                                                     \
+        if (var##_found.failure)                                                                   \
+            FAIL() << var##_found.why;                                                             \
+        GTEST_SKIP() << var##_found.why;                                                           \
+    }                                                                                              \
+    const std::shared_ptr<::kcache::runtime::Device> var = var##_found.device
+
+namespace kcache::test {
 
 /// `f(x::Float32)::Float32 = x + c`.
 inline kernels::GeneratorFn add_const(float c) {
@@ -72,5 +127,24 @@ inline kernels::GeneratorFn store_callee(const Function& callee) {
         b.CreateRetVoid();
     };
 }
+
+/// `user(out::Ptr{Float32}, n::Int32)`: out[i] = helper(Float32(i)), with `helper(x) = x + c`, in
+/// an overlay of the global table of its own (the library's kernels stay visible): redefining the
+/// helper evicts the kernel's modules.
+struct RedefinableKernel {
+    MethodTable& table = MethodTable::create_overlay(unique("redefinable"));
+    Function& helper = Function::define(unique("helper"));
+    Function& user = Function::define(unique("user"));
+    explicit RedefinableKernel(float c = 1.0f) {
+        redefine(c);
+        kernels::add_generator(table, user,
+                               Signature({types::Ptr(types::Float32()), types::Int32()}),
+                               store_callee(helper));
+    }
+    void redefine(float c) {
+        kernels::add_generator(table, helper, Signature({types::Float32()}), add_const(c),
+                               types::Float32());
+    }
+};
 
 } // namespace kcache::test
