@@ -132,21 +132,38 @@ std::vector<std::string> list(int dir) {
     return names;
 }
 
-class FileLock final : public CompileLock {
-public:
-    explicit FileLock(Fd fd) : fd_(std::move(fd)) {}
-    ~FileLock() override { ::flock(fd_.get(), LOCK_UN); }
-
-private:
-    Fd fd_;
-};
-
 } // namespace
 
 struct DiskTier::Dirs {
     Fd root, v1, cas, ac, tmp;
     int kind(bool action) const { return action ? ac.get() : cas.get(); }
 };
+
+namespace {
+
+// The per-key lock file, removed by its holder when done. That is safe: the holder has published
+// the entry by then (or failed to), so whoever takes the old file or makes a new one reads the
+// entry again before compiling; at worst, after a failed compile, two processes compile it.
+class FileLock final : public CompileLock {
+public:
+    FileLock(std::shared_ptr<const DiskTier::Dirs> dirs, std::string name, Fd fd)
+        : dirs_(std::move(dirs)), name_(std::move(name)), fd_(std::move(fd)) {}
+    ~FileLock() override {
+        struct stat mine, named;
+        if (::fstat(fd_.get(), &mine) == 0 &&
+            ::fstatat(dirs_->tmp.get(), name_.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+            mine.st_ino == named.st_ino && mine.st_dev == named.st_dev)
+            ::unlinkat(dirs_->tmp.get(), name_.c_str(), 0); // only our own file
+        ::flock(fd_.get(), LOCK_UN);
+    }
+
+private:
+    std::shared_ptr<const DiskTier::Dirs> dirs_;
+    std::string name_;
+    Fd fd_;
+};
+
+} // namespace
 
 namespace {
 
@@ -395,7 +412,7 @@ std::unique_ptr<CompileLock> DiskTier::lock(const ContentKey& key) {
         }
     }
     ::futimens(fd.get(), nullptr); // in use: not an old temporary file to sweep
-    return std::make_unique<FileLock>(std::move(fd));
+    return std::make_unique<FileLock>(d, name, std::move(fd));
 }
 
 void DiskTier::after_write(std::uint64_t bytes) {
