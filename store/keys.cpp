@@ -1,11 +1,5 @@
 #include "store/keys.hpp"
 
-#include "store/compiler_id.inc" // generated: KCACHE_COMPILER_ID
-
-#include <memory>
-#include <mutex>
-#include <unordered_map>
-
 namespace kcache::store {
 namespace {
 
@@ -25,26 +19,6 @@ void add_env(kernels::DigestBuilder& b, const CompileEnv& env) {
 }
 
 } // namespace
-
-std::string_view compiler_id() {
-    return KCACHE_COMPILER_ID;
-}
-
-const CompileEnv& compile_env(const TargetSpec& spec) {
-    static std::mutex mutex;
-    static std::unordered_map<TargetSpec, std::unique_ptr<const CompileEnv>> envs;
-    std::lock_guard lock(mutex);
-    auto& slot = envs[spec];
-    if (!slot) {
-        const Target& target = target_for(spec.kind);
-        auto env = std::make_unique<CompileEnv>();
-        env->spec = target.resolve(spec);
-        env->toolchain = target.toolchain(env->spec);
-        env->compiler = std::string(compiler_id());
-        slot = std::move(env);
-    }
-    return *slot;
-}
 
 Digest ContentKey::digest() const {
     kernels::DigestBuilder b("kcache.content-key");

@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
 namespace kcache::test {
 namespace {
 
@@ -163,6 +168,46 @@ TEST(Entry, HugeLengthsInAWellSealedBodyAreRejected) {
     auto d = decode_any(bytes, Seal::checksum());
     EXPECT_FALSE(d);
     EXPECT_NE(d.error.find("arch"), std::string::npos) << d.error;
+}
+
+// The fuzzer's seeds (tests/fuzz/corpus/store_entry): entries of today's format, with fixed keys
+// so that they are the same on every machine.
+std::map<std::string, std::vector<std::uint8_t>> fuzz_seeds() {
+    CompileEnv env;
+    env.spec = {TargetKind::Nvptx, "sm_80", 2};
+    env.toolchain = {"nvptx64-nvidia-cuda", "sm_80", "+ptx70", "19.1.7", "PTX only",
+                     "no libdevice"};
+    env.compiler = std::string(64, 'c');
+    ContentKey ck{env, Digest{}};
+    ck.ir.bytes[0] = 1;
+    Artifact a = artifact();
+    ActionEntry e = action();
+    e.key.env = env;
+    ActionEntry empty = e;
+    empty.dispatches.clear();
+    Seal::MacKey key{};
+    key[0] = 0x6b; // the key the fuzzer re-seals MAC entries with
+    return {{"content.entry", encode_content(ck, a, Seal::checksum())},
+            {"action.entry", encode_action(e, Seal::checksum())},
+            {"action-no-dispatch.entry", encode_action(empty, Seal::checksum())},
+            {"content-mac.entry", encode_content(ck, a, Seal::mac(key))}};
+}
+
+TEST(Entry, TheFuzzSeedsAreEntriesOfThisFormat) {
+    const std::filesystem::path corpus = KCACHE_FUZZ_CORPUS;
+    for (const auto& [name, bytes] : fuzz_seeds()) {
+        SCOPED_TRACE(name);
+        if (std::getenv("KCACHE_WRITE_FUZZ_SEEDS")) {
+            std::ofstream f(corpus / name, std::ios::binary | std::ios::trunc);
+            f.write(reinterpret_cast<const char*>(bytes.data()),
+                    static_cast<std::streamsize>(bytes.size()));
+        }
+        std::ifstream f(corpus / name, std::ios::binary);
+        const std::vector<std::uint8_t> stored{std::istreambuf_iterator<char>(f), {}};
+        EXPECT_EQ(stored, bytes) << "the entry format changed: regenerate the seeds with "
+                                    "KCACHE_WRITE_FUZZ_SEEDS=1 kcache_store_tests "
+                                    "--gtest_filter=Entry.TheFuzzSeeds*";
+    }
 }
 
 } // namespace
