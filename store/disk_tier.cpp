@@ -337,21 +337,25 @@ bool DiskTier::write(bool action, const Digest& key, const std::vector<std::uint
     return false;
 }
 
+template <class Value, class Decode>
+Value DiskTier::load(bool action, const Digest& digest, Decode&& decode) {
+    if (auto bytes = read(action, digest)) {
+        auto decoded = decode(std::span<const std::uint8_t>(*bytes));
+        if (decoded) {
+            counters_.hits.fetch_add(1, std::memory_order_relaxed);
+            counters_.bytes_read.fetch_add(bytes->size(), std::memory_order_relaxed);
+            return std::move(decoded.value);
+        }
+        dropped(action, digest, decoded.error);
+    }
+    counters_.misses.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+}
+
 ArtifactPtr DiskTier::get(const ContentKey& key) {
-    auto bytes = read(false, key.digest());
-    if (!bytes) {
-        counters_.misses.fetch_add(1, std::memory_order_relaxed);
-        return nullptr;
-    }
-    auto decoded = decode_content(*bytes, key, seal_);
-    if (!decoded) {
-        dropped(false, key.digest(), decoded.error);
-        counters_.misses.fetch_add(1, std::memory_order_relaxed);
-        return nullptr;
-    }
-    counters_.hits.fetch_add(1, std::memory_order_relaxed);
-    counters_.bytes_read.fetch_add(bytes->size(), std::memory_order_relaxed);
-    return decoded.value;
+    return load<ArtifactPtr>(false, key.digest(), [&](std::span<const std::uint8_t> bytes) {
+        return decode_content(bytes, key, seal_);
+    });
 }
 
 ArtifactPtr DiskTier::put(const ContentKey& key, ArtifactPtr artifact) {
@@ -361,20 +365,9 @@ ArtifactPtr DiskTier::put(const ContentKey& key, ArtifactPtr artifact) {
 }
 
 std::shared_ptr<const ActionEntry> DiskTier::get(const ActionKey& key) {
-    auto bytes = read(true, key.digest());
-    if (!bytes) {
-        counters_.misses.fetch_add(1, std::memory_order_relaxed);
-        return nullptr;
-    }
-    auto decoded = decode_action(*bytes, key, seal_);
-    if (!decoded) {
-        dropped(true, key.digest(), decoded.error);
-        counters_.misses.fetch_add(1, std::memory_order_relaxed);
-        return nullptr;
-    }
-    counters_.hits.fetch_add(1, std::memory_order_relaxed);
-    counters_.bytes_read.fetch_add(bytes->size(), std::memory_order_relaxed);
-    return decoded.value;
+    return load<std::shared_ptr<const ActionEntry>>(
+        true, key.digest(),
+        [&](std::span<const std::uint8_t> bytes) { return decode_action(bytes, key, seal_); });
 }
 
 void DiskTier::put(const std::shared_ptr<const ActionEntry>& entry) {

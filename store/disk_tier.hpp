@@ -82,6 +82,9 @@ private:
     /// After ENOENT on a write: the directory was deleted; make it again.
     bool reopen();
     std::optional<std::vector<std::uint8_t>> read(bool action, const Digest& key);
+    /// read, decode, count; a bad entry is dropped.
+    template <class Value, class Decode>
+    Value load(bool action, const Digest& digest, Decode&& decode);
     bool write(bool action, const Digest& key, const std::vector<std::uint8_t>& bytes);
     void dropped(bool action, const Digest& key, const std::string& why);
     void after_write(std::uint64_t bytes);

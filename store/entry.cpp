@@ -302,6 +302,38 @@ void check_end(Reader& r) {
         r.fail("trailing bytes after the last field");
 }
 
+// An entry of `kind` stored under exactly `expected`: seal, kind, header key, key fields, value.
+template <class Value, class Key, class ReadKey, class ReadValue>
+Decoded<Value> decode_keyed(std::span<const std::uint8_t> bytes, const Seal& seal,
+                            std::uint8_t kind, const Key& expected, ReadKey read_key,
+                            ReadValue read_value) {
+    Decoded<Value> out;
+    Unsealed u = open_entry(bytes, seal, out.error);
+    if (!out.error.empty())
+        return out;
+    if (u.kind != kind) {
+        out.error = kind == kContent ? "an action entry where a content entry was expected"
+                                     : "a content entry where an action entry was expected";
+        return out;
+    }
+    if (u.key != expected.digest()) {
+        out.error = "stored under key " + u.key.hex() + ", not the key asked for";
+        return out;
+    }
+    Reader r(u.body);
+    Key key = read_key(r);
+    check_key(r, key, u.key);
+    if (r.ok() && !(key == expected))
+        r.fail("the key fields differ from the key asked for");
+    Value value = read_value(r, std::move(key));
+    check_end(r);
+    if (r.ok())
+        out.value = std::move(value);
+    else
+        out.error = r.error();
+    return out;
+}
+
 } // namespace
 
 std::array<std::uint8_t, 32> Seal::tag(std::span<const std::uint8_t> bytes) const {
@@ -354,58 +386,15 @@ std::vector<std::uint8_t> encode_action(const ActionEntry& e, const Seal& seal) 
 
 Decoded<ArtifactPtr> decode_content(std::span<const std::uint8_t> bytes, const ContentKey& expected,
                                     const Seal& seal) {
-    Decoded<ArtifactPtr> out;
-    Unsealed u = open_entry(bytes, seal, out.error);
-    if (!out.error.empty())
-        return out;
-    if (u.kind != kContent) {
-        out.error = "an action entry where a content entry was expected";
-        return out;
-    }
-    if (u.key != expected.digest()) {
-        out.error = "stored under key " + u.key.hex() + ", not the key asked for";
-        return out;
-    }
-    Reader r(u.body);
-    ContentKey key = read_content_key(r);
-    check_key(r, key, u.key);
-    if (r.ok() && !(key == expected))
-        r.fail("the key fields differ from the key asked for");
-    ArtifactPtr a = read_content_value(r, key.env);
-    check_end(r);
-    if (r.ok())
-        out.value = std::move(a);
-    else
-        out.error = r.error();
-    return out;
+    return decode_keyed<ArtifactPtr>(
+        bytes, seal, kContent, expected, read_content_key,
+        [](Reader& r, ContentKey key) { return read_content_value(r, key.env); });
 }
 
 Decoded<std::shared_ptr<const ActionEntry>>
 decode_action(std::span<const std::uint8_t> bytes, const ActionKey& expected, const Seal& seal) {
-    Decoded<std::shared_ptr<const ActionEntry>> out;
-    Unsealed u = open_entry(bytes, seal, out.error);
-    if (!out.error.empty())
-        return out;
-    if (u.kind != kAction) {
-        out.error = "a content entry where an action entry was expected";
-        return out;
-    }
-    if (u.key != expected.digest()) {
-        out.error = "stored under key " + u.key.hex() + ", not the key asked for";
-        return out;
-    }
-    Reader r(u.body);
-    ActionKey key = read_action_key(r);
-    check_key(r, key, u.key);
-    if (r.ok() && !(key == expected))
-        r.fail("the key fields differ from the key asked for");
-    auto e = read_action_value(r, std::move(key));
-    check_end(r);
-    if (r.ok())
-        out.value = std::move(e);
-    else
-        out.error = r.error();
-    return out;
+    return decode_keyed<std::shared_ptr<const ActionEntry>>(bytes, seal, kAction, expected,
+                                                            read_action_key, read_action_value);
 }
 
 Decoded<AnyEntry> decode_any(std::span<const std::uint8_t> bytes, const Seal& seal) {
