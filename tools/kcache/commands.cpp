@@ -203,7 +203,9 @@ constexpr std::string_view kRunHelp = R"(usage: kcache run [--device host|cuda|h
 
 Runs the kernel library on real data on one device: every kernel checked against a plain C++
 reference, the cache's hits, and a redefinition that evicts a loaded module and loads the new
-code, with timings.
+code, with timings. Code goes through the store (KCACHE_CACHE_DIR, see the README): each row says
+where its code came from (compiled, memory, disk; "no IR" when no IR was built), and the store's
+counters are printed per tier.
 
   --device D   host: the CPU (always present); cuda or hip: the first GPU of that driver;
                best (default): a GPU when one is present, the host otherwise
