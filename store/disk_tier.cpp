@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 #include <thread>
@@ -408,9 +409,45 @@ std::unique_ptr<CompileLock> DiskTier::lock(const ContentKey& key) {
     return std::make_unique<FileLock>(d, name, std::move(fd));
 }
 
+namespace {
+
+// v1/usage: the bytes of entries the last collection left, so that a process need not list the
+// whole store before its first write to know where it stands. -1 when absent or unreadable.
+std::int64_t read_usage(const DiskTier::Dirs& d) {
+    Fd fd(::openat(d.v1.get(), "usage", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    char text[24] = {};
+    const ssize_t n = fd ? ::read(fd.get(), text, sizeof text - 1) : -1;
+    std::int64_t value = -1;
+    if (n > 0) {
+        auto [end, ec] = std::from_chars(text, text + n, value);
+        if (ec != std::errc() || value < 0)
+            value = -1;
+    }
+    return value;
+}
+
+void write_usage(const DiskTier::Dirs& d, std::uint64_t bytes) {
+    const std::string tmp = "usage." + std::to_string(::getpid()) + ".tmp";
+    Fd fd(::openat(d.tmp.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                   0600));
+    const std::string text = std::to_string(bytes) + "\n";
+    if (fd && ::write(fd.get(), text.data(), text.size()) == ssize_t(text.size()))
+        ::renameat(d.tmp.get(), tmp.c_str(), d.v1.get(), "usage");
+    else if (fd)
+        ::unlinkat(d.tmp.get(), tmp.c_str(), 0);
+}
+
+} // namespace
+
 void DiskTier::after_write(std::uint64_t bytes) {
     const std::uint64_t since = written_since_scan_.fetch_add(bytes) + bytes;
-    const std::int64_t known = known_size_.load(std::memory_order_relaxed);
+    std::int64_t known = known_size_.load(std::memory_order_relaxed);
+    if (known < 0 && (known = read_usage(*dirs())) >= 0) {
+        std::int64_t unknown = -1;
+        known_size_.compare_exchange_strong(unknown, known, std::memory_order_relaxed);
+    }
+    // Other processes write too: rescan after writing a sixteenth of the cap, so that the store
+    // overshoots by at most that much per process between scans.
     if (known < 0 || static_cast<std::uint64_t>(known) + since > options_.max_size ||
         since > options_.max_size / kRescanFraction)
         collect();
@@ -486,6 +523,7 @@ std::uint64_t DiskTier::collect() {
         }
     }
     known_size_.store(static_cast<std::int64_t>(total), std::memory_order_relaxed);
+    write_usage(*d, total);
     return total;
 }
 

@@ -4,11 +4,14 @@
 //   <root>/v1/ac/<2 hex>/<64 hex>    action entries
 //   <root>/v1/tmp/                   entries being written; per-key compile locks (<hex>.lock)
 //   <root>/v1/gc.lock                held by the process collecting
+//   <root>/v1/usage                  bytes of entries the last collection left
 //
 // Writes go to tmp/ and are published by one rename, so a reader sees a whole entry or none.
 // Every read checks the seal and that the entry is the key asked for (store/entry.hpp); a bad
 // entry is counted, deleted and a miss. A hit refreshes the file's mtime (at most once a minute),
-// which is what least-recently-used means here. When the files pass the size cap, the process
+// which is what least-recently-used means here. A process knows the store's size from `usage`
+// plus what it wrote itself, and lists the store again after writing a sixteenth of the cap (so
+// the cap is passed by at most that much per process). When the files pass the cap, the process
 // that notices takes gc.lock (never waiting: another collector is enough) and deletes the least
 // recently used entries down to 90 % of the cap, action entries before the content they name;
 // temporary files older than an hour go too. A process that finds an entry gone between listing
