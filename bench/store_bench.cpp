@@ -92,6 +92,7 @@ void warm_start(benchmark::State& state, const kernels::KernelInfo& info, Target
         fs::permissions(dir / "v1" / "ac", fs::perms::owner_all);
     };
     std::uint64_t recalls = 0, content_hits = 0;
+    std::chrono::nanoseconds ir_gen{0};
     for (auto _ : state) {
         if (by_ir_hash) { // each compile records its action again
             state.PauseTiming();
@@ -103,10 +104,12 @@ void warm_start(benchmark::State& state, const kernels::KernelInfo& info, Target
         benchmark::DoNotOptimize(kc.compile(f, tt, spec));
         recalls += s->stats().recalls;
         content_hits += s->stats().content_hits;
+        ir_gen += kc.stats().build + kc.stats().prepare;
     }
     if (recalls + content_hits != static_cast<std::uint64_t>(state.iterations()))
         state.SkipWithError("the store did not answer every compile");
     state.counters["recalled"] = double(recalls) / double(state.iterations());
+    state.counters["ir_gen_us"] = double(ir_gen.count()) / 1e3 / double(state.iterations());
     fs::remove_all(dir);
 }
 

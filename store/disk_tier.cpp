@@ -77,17 +77,23 @@ bool trusted(int fd, const std::string& what, std::string& why) {
 }
 
 // The subdirectory `name` of `parent`, created 0700 if missing, never through a symlink.
-Fd subdir(int parent, const char* name, const std::string& what, std::string& why) {
-    if (::mkdirat(parent, name, 0700) != 0 && errno != EEXIST) {
-        const int err = errno;
-        // A read-only store may still hold it.
-        if (err != EROFS && err != EACCES && err != EPERM) {
-            why = "cannot create " + what + ": " + errno_text(err);
+// The subdirectory `name` of `parent`, made 0700 if missing, never through a symlink; on failure
+// the reason in `why` and the errno in `err`.
+Fd subdir(int parent, const char* name, const std::string& what, std::string& why,
+          int* err = nullptr) {
+    Fd fd(::openat(parent, name, kDirFlags));
+    if (!fd && errno == ENOENT) { // made on first use
+        if (::mkdirat(parent, name, 0700) != 0 && errno != EEXIST) {
+            if (err)
+                *err = errno;
+            why = "cannot create " + what + ": " + errno_text(errno);
             return Fd();
         }
+        fd = Fd(::openat(parent, name, kDirFlags));
     }
-    Fd fd(::openat(parent, name, kDirFlags));
     if (!fd) {
+        if (err)
+            *err = errno;
         why = "cannot open " + what + ": " + errno_text(errno) +
               (errno == ELOOP || errno == ENOTDIR ? " (a symlink or not a directory)" : "");
         return Fd();
@@ -170,10 +176,14 @@ namespace {
 
 std::shared_ptr<const DiskTier::Dirs> open_dirs(const std::filesystem::path& root,
                                                 std::string& why) {
-    make_path(root);
     auto d = std::make_shared<DiskTier::Dirs>();
     // The root itself may be reached through symlinks (a user's choice); nothing below it is.
-    d->root = Fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    constexpr int kRootFlags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    d->root = Fd(::open(root.c_str(), kRootFlags));
+    if (!d->root && errno == ENOENT) {
+        make_path(root);
+        d->root = Fd(::open(root.c_str(), kRootFlags));
+    }
     if (!d->root) {
         why = "cannot open the store directory " + root.string() + ": " + errno_text(errno);
         return nullptr;
@@ -286,16 +296,12 @@ bool DiskTier::write(bool action, const Digest& key, const std::vector<std::uint
     static std::atomic<std::uint64_t> counter{0};
     for (int attempt = 0; attempt < 2; ++attempt) {
         const auto d = dirs();
-        if (::mkdirat(d->kind(action), shard_name.c_str(), 0700) != 0 && errno != EEXIST) {
-            const int err = errno;
-            if (err == ENOENT && attempt == 0 && reopen())
-                continue;
-            fault("cannot write entries (the compiled code is still used)", err);
-            return false;
-        }
         std::string why;
-        Fd shard = subdir(d->kind(action), shard_name.c_str(), shard_name, why);
+        int err = 0;
+        Fd shard = subdir(d->kind(action), shard_name.c_str(), shard_name, why, &err);
         if (!shard) {
+            if (err == ENOENT && attempt == 0 && reopen())
+                continue; // the store directory was deleted under us
             fault("cannot write entries (the compiled code is still used): " + why, 0);
             return false;
         }
@@ -304,14 +310,13 @@ bool DiskTier::write(bool action, const Digest& key, const std::vector<std::uint
         Fd file(::openat(d->tmp.get(), tmp.c_str(),
                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!file) {
-            const int err = errno;
+            err = errno;
             if (err == ENOENT && attempt == 0 && reopen())
                 continue;
             fault("cannot write entries (the compiled code is still used)", err);
             return false;
         }
         std::size_t done = 0;
-        int err = 0;
         while (done < bytes.size()) {
             const ssize_t n = ::write(file.get(), bytes.data() + done, bytes.size() - done);
             if (n < 0 && errno == EINTR)
