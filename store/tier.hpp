@@ -30,6 +30,7 @@ struct TierStats {
 
 /// Held while a compilation runs, so that other processes sharing the tier wait for its result
 /// instead of compiling the same code; released on destruction (or when the process dies).
+/// Thread-safety: owned by one compilation.
 class CompileLock {
 public:
     virtual ~CompileLock() = default;

@@ -5,8 +5,6 @@
 #include "runtime/host_device.hpp"
 #include "runtime/runtime.hpp"
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <cstdio>
 #include <unistd.h>
