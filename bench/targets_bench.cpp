@@ -9,6 +9,7 @@
 //                                        llc-19 -O2 (code generation), then ptxas (the cubin)
 //
 // Both use real time: the process pipeline's cost is mostly in the children.
+#include "cold_compile.hpp"
 #include "kernels/kernel_compiler.hpp"
 #include "kernels/library.hpp"
 #include "targets/cuda_paths.hpp"
@@ -33,43 +34,6 @@ namespace {
 
 using namespace kcache;
 namespace fs = std::filesystem;
-
-constexpr int kOptLevel = 2;
-
-TargetSpec spec_for(TargetKind kind) {
-    switch (kind) {
-    case TargetKind::Nvptx:
-        return {kind, "sm_80", kOptLevel};
-    case TargetKind::Amdgpu:
-        return {kind, "gfx90a", kOptLevel};
-    default:
-        return {kind, "", kOptLevel};
-    }
-}
-
-void cold_compile(benchmark::State& state, const kernels::KernelInfo& info, TargetKind kind) {
-    const Function& f = Function::named(info.name);
-    const Type tt = info.examples.front();
-    const TargetSpec spec = spec_for(kind);
-    kernels::KernelCompilerStats total;
-    std::int64_t iterations = 0;
-    for (auto _ : state) {
-        kernels::KernelCompiler kc(MethodTable::global(), "bench"); // fresh cache: always cold
-        benchmark::DoNotOptimize(kc.compile(f, tt, spec));
-        auto s = kc.stats();
-        total.build += s.build;
-        total.prepare += s.prepare;
-        total.optimize += s.optimize;
-        total.emit += s.emit;
-        ++iterations;
-    }
-    auto ms = [&](std::chrono::nanoseconds t) {
-        return iterations ? double(t.count()) / 1e6 / double(iterations) : 0.0;
-    };
-    state.counters["ir_gen_ms"] = ms(total.build + total.prepare);
-    state.counters["opt_ms"] = ms(total.optimize);
-    state.counters["codegen_ms"] = ms(total.emit);
-}
 
 // Runs argv[0] with argv (no shell); returns its exit status or -1.
 int spawn_wait(const std::vector<std::string>& args) {
@@ -109,7 +73,7 @@ void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) 
         state.SkipWithError(("ptxas not found at " + ptxas).c_str());
         return;
     }
-    const TargetSpec spec = spec_for(TargetKind::Nvptx);
+    const TargetSpec spec = bench::spec_for(TargetKind::Nvptx);
     const fs::path dir = fs::temp_directory_path() /
                          ("kcache-bench-" + std::to_string(::getpid()) + "-" + info.name);
     fs::create_directories(dir);
@@ -125,7 +89,7 @@ void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) 
         m->print(os, nullptr);
     }
     const std::vector<std::string> opt_args = {opt,
-                                               "-O" + std::to_string(kOptLevel),
+                                               "-O" + std::to_string(bench::kOptLevel),
                                                "-mtriple=nvptx64-nvidia-cuda",
                                                "-mcpu=" + spec.arch,
                                                "-mattr=" + NvptxTarget::ptx_feature(spec.arch),
@@ -133,7 +97,7 @@ void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) 
                                                "-o",
                                                bc};
     const std::vector<std::string> llc_args = {llc,
-                                               "-O" + std::to_string(kOptLevel),
+                                               "-O" + std::to_string(bench::kOptLevel),
                                                "-mtriple=nvptx64-nvidia-cuda",
                                                "-mcpu=" + spec.arch,
                                                "-mattr=" + NvptxTarget::ptx_feature(spec.arch),
@@ -141,7 +105,7 @@ void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) 
                                                "-o",
                                                ptx};
     const std::vector<std::string> ptxas_args = {
-        ptxas, "-arch=" + spec.arch, "-O" + std::to_string(kOptLevel), ptx, "-o", cubin};
+        ptxas, "-arch=" + spec.arch, "-O" + std::to_string(bench::kOptLevel), ptx, "-o", cubin};
     double opt_s = 0, llc_s = 0, ptxas_s = 0;
     std::int64_t iterations = 0;
     for (auto _ : state) {
@@ -183,7 +147,7 @@ int main(int argc, char** argv) {
         for (TargetKind kind : {TargetKind::Nvptx, TargetKind::Amdgpu, TargetKind::Host})
             benchmark::RegisterBenchmark(
                 ("BM_ColdCompile/" + k.name + "/" + std::string(to_string(kind))).c_str(),
-                [&k, kind](benchmark::State& s) { cold_compile(s, k, kind); })
+                [&k, kind](benchmark::State& s) { bench::cold_compile(s, k, kind); })
                 ->Unit(benchmark::kMillisecond)
                 ->UseRealTime();
         benchmark::RegisterBenchmark(("BM_ProcessPipeline/" + k.name + "/nvptx").c_str(),

@@ -25,13 +25,23 @@ bool uses_only(Type t, std::span<const Type> vars) {
 } // namespace
 
 Method& add_generator(MethodTable& table, Function& f, Signature sig, GeneratorFn body,
-                      Type returns) {
+                      Type returns, std::string version) {
     if (!body)
         throw InvalidArgumentError("add_generator(" + f.name() + "): empty generator");
     if (returns && !uses_only(returns, sig.type_vars()))
         throw InvalidSignatureError("generator " + sig.str(f.name()) + " returns " + returns.str() +
                                     ", which uses an unbound type variable");
-    return add_method(table, f, std::move(sig), Generator{std::move(body), returns});
+    std::optional<Digest> digest;
+    if (!version.empty())
+        digest = DigestBuilder("kcache.generator.v1")
+                     .add(version)
+                     .add(f.name())
+                     .add(sig.str(f.name()))
+                     .add(returns ? returns.str() : std::string("Nothing"))
+                     .add(table.name())
+                     .finish();
+    return add_method(table, f, std::move(sig),
+                      Generator{std::move(body), returns, std::move(version), digest});
 }
 
 } // namespace kcache::kernels

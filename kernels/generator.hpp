@@ -19,6 +19,7 @@
 #include "core/method_instance.hpp"
 #include "core/method_table.hpp"
 #include "core/signature.hpp"
+#include "kernels/digest.hpp"
 #include "targets/target_spec.hpp"
 
 #include <llvm/ADT/ArrayRef.h>
@@ -97,11 +98,23 @@ struct Generator {
     /// The return type, possibly holding the signature's type variables (`T`); invalid for void
     /// (kernels return nothing).
     Type returns;
+    /// What the generator emits, as its author names it; empty: unversioned.
+    std::string version;
+    /// Set by add_generator for a versioned generator (kernels/digest.hpp); nullopt otherwise.
+    std::optional<Digest> digest;
 };
 
 /// Adds a generator method of `f` for `sig` to `table`. Throws InvalidArgumentError for an empty
 /// body, InvalidSignatureError when `returns` uses a type variable the signature does not bind.
+///
+/// `version` names what the body emits: change it whenever the generator's code changes what
+/// it emits. It is what a persistent action cache (store/) trusts instead of running the
+/// generator: a versioned generator's source digest covers the version, the function, the
+/// signature, the return type and the method table, so two generators at version "1" never
+/// share a digest, but an edited generator that keeps its version is taken for the old one
+/// across processes. An unversioned generator has no source digest, and kernels that reach it
+/// are never served from the action cache (the content store still serves them).
 Method& add_generator(MethodTable& table, Function& f, Signature sig, GeneratorFn body,
-                      Type returns = Type());
+                      Type returns = Type(), std::string version = {});
 
 } // namespace kcache::kernels

@@ -23,6 +23,13 @@ Method& add_ir_method(MethodTable& table, Function& f, Signature sig, LlvmIR sou
                                         t.str() + " is not concrete");
     if (source.code.empty())
         throw InvalidArgumentError("IR method " + sig.str(f.name()) + ": empty IR");
+    source.digest = DigestBuilder("kcache.ir-method.v1")
+                        .add(f.name())
+                        .add(sig.str(f.name()))
+                        .add(source.format == LlvmIR::Format::Text ? "text" : "bitcode")
+                        .add(source.entry)
+                        .add(source.code)
+                        .finish();
     return add_method(table, f, std::move(sig), std::move(source));
 }
 

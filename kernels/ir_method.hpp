@@ -31,6 +31,7 @@
 
 #include "core/method_table.hpp"
 #include "core/signature.hpp"
+#include "kernels/digest.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -56,18 +57,22 @@ struct LlvmIR {
     std::string code;
     /// The function implementing the method; empty: the generic function's name.
     std::string entry;
+    /// Set by add_ir_method: BLAKE3 of the IR, format, entry, function and signature (see
+    /// kernels/digest.hpp). Whatever a caller puts here is replaced.
+    std::optional<Digest> digest;
 
     static LlvmIR text(std::string ir, std::string entry = {}) {
-        return {Format::Text, std::move(ir), std::move(entry)};
+        return {Format::Text, std::move(ir), std::move(entry), std::nullopt};
     }
     static LlvmIR bitcode(std::vector<std::uint8_t> bytes, std::string entry = {}) {
-        return {Format::Bitcode, std::string(bytes.begin(), bytes.end()), std::move(entry)};
+        return {Format::Bitcode, std::string(bytes.begin(), bytes.end()), std::move(entry),
+                std::nullopt};
     }
 };
 
-/// Adds an IR method of `f` for `sig` to `table`. Throws InvalidSignatureError when `sig` holds
-/// type variables or abstract types (IR is written for one concrete signature). The IR itself is
-/// read when a specialisation is compiled.
+/// Adds an IR method of `f` for `sig` to `table`, with its source digest. Throws
+/// InvalidSignatureError when `sig` holds type variables or abstract types (IR is written for one
+/// concrete signature). The IR itself is read when a specialisation is compiled.
 Method& add_ir_method(MethodTable& table, Function& f, Signature sig, LlvmIR source);
 
 /// The generic function a declared symbol names under the convention: `muladd$f32` -> `muladd`.

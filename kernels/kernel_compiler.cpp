@@ -7,6 +7,8 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 
+#include <vector>
+
 namespace kcache::kernels {
 namespace {
 
@@ -26,6 +28,30 @@ public:
 
 private:
     Ctx& ctx_;
+};
+
+// Passes dispatches and dependencies through and remembers each distinct dispatch, for the store.
+class RecordingResolver final : public Resolver {
+public:
+    explicit RecordingResolver(Resolver& inner) : inner_(inner) {}
+    MethodInstance* dispatch(const Function& f, Type tt) override {
+        MethodInstance* chosen = inner_.dispatch(f, tt);
+        if (chosen) {
+            bool seen = false;
+            for (const Dispatch& d : dispatches_)
+                seen |= d.function == &f && d.tt == tt;
+            if (!seen)
+                dispatches_.push_back({&f, tt, chosen});
+        }
+        return chosen;
+    }
+    void depend(const MethodInstance& callee) override { inner_.depend(callee); }
+    const MethodTable& table() const override { return inner_.table(); }
+    std::span<const Dispatch> dispatches() const { return dispatches_; }
+
+private:
+    Resolver& inner_;
+    std::vector<Dispatch> dispatches_;
 };
 
 } // namespace
@@ -51,11 +77,7 @@ ArtifactPtr KernelCompiler::compile(const Function& f, Type tt, const TargetSpec
     const TargetSpec r = resolve(spec); // before the cache: a bad spec never makes an entry
     auto result = cached_compilation(*cache_, f, tt, r, [&](auto& ctx) -> ArtifactPtr {
         ContextResolver resolver(ctx);
-        const MethodInstance& mi = ctx.mi();
-        return compile_mi(mi, r, [&](llvm::LLVMContext& llctx) {
-            ModuleBuilder builder(llctx, resolver, r);
-            return builder.build(mi, mi.function().name());
-        });
+        return compile_mi(ctx.mi(), r, resolver);
     });
     if (!result)
         throw_method_error(f, tt, cache_->method_table());
@@ -77,26 +99,34 @@ std::unique_ptr<llvm::Module> KernelCompiler::build_module(const Function& f, Ty
     return builder.build(mi, mi.function().name());
 }
 
-ArtifactPtr KernelCompiler::compile_mi(
-    const MethodInstance& mi, const TargetSpec& spec,
-    const std::function<std::unique_ptr<llvm::Module>(llvm::LLVMContext&)>& build) {
+ArtifactPtr KernelCompiler::compile_mi(const MethodInstance& mi, const TargetSpec& spec,
+                                       Resolver& resolver) {
     compilations_.fetch_add(1, std::memory_order_relaxed);
+    const std::string kernel = mi.function().name();
+    const CompileInfo info{&mi, spec, kernel, &resolver.table()};
+    if (store_) {
+        if (ArtifactPtr recalled = store_->recall(info, resolver)) {
+            recalls_.fetch_add(1, std::memory_order_relaxed);
+            return recalled;
+        }
+    }
+
     // One context per compilation: the targets install diagnostic handlers on it.
     llvm::LLVMContext llctx;
     const auto start = Clock::now();
-    std::unique_ptr<llvm::Module> m = build(llctx);
+    RecordingResolver recorder(resolver);
+    std::unique_ptr<llvm::Module> m = ModuleBuilder(llctx, recorder, spec).build(mi, kernel);
     build_ns_.fetch_add(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(),
         std::memory_order_relaxed);
 
     const Target& target = target_for(spec.kind);
-    const std::string kernel = mi.function().name();
     const auto prepare = target.prepare(*m, kernel, spec);
     prepare_ns_.fetch_add(prepare.count(), std::memory_order_relaxed);
 
     ArtifactStore::Probe probe;
     if (store_) {
-        probe = store_->probe(*m, CompileInfo{&mi, spec, kernel});
+        probe = store_->probe(*m, info, recorder.dispatches());
         if (probe.hit) {
             store_hits_.fetch_add(1, std::memory_order_relaxed);
             return probe.hit;
@@ -110,14 +140,16 @@ ArtifactPtr KernelCompiler::compile_mi(
     artifact.times.prepare = prepare;
     artifact.times.optimize = optimize;
     auto result = std::make_shared<const Artifact>(std::move(artifact));
-    if (probe.on_emitted)
-        probe.on_emitted(result);
+    if (probe.pending)
+        if (ArtifactPtr stored = probe.pending->publish(result))
+            return stored;
     return result;
 }
 
 KernelCompilerStats KernelCompiler::stats() const {
     KernelCompilerStats s;
     s.compilations = compilations_.load(std::memory_order_relaxed);
+    s.recalls = recalls_.load(std::memory_order_relaxed);
     s.store_hits = store_hits_.load(std::memory_order_relaxed);
     s.build = std::chrono::nanoseconds(build_ns_.load(std::memory_order_relaxed));
     s.prepare = std::chrono::nanoseconds(prepare_ns_.load(std::memory_order_relaxed));

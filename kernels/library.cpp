@@ -22,6 +22,10 @@ using namespace types;
 using emit::Values;
 using llvm::Value;
 
+// The library's generators are versioned so that the action cache (store/) can serve them. They
+// are part of kcache, whose own sources are in every store key, so editing them needs no bump.
+const std::string kVersion = "kcache-library-1";
+
 constexpr int kTile = 16;      // transpose and matmul_tiled tiles are 16x16
 constexpr int kMaxBlock = 256; // reduction tiles: block sizes up to 256
 
@@ -329,7 +333,7 @@ std::vector<KernelInfo> register_into(MethodTable& table) {
         KernelInfo info{name, {}, std::move(description), std::move(examples)};
         for (auto& s : sigs) {
             info.signatures.push_back(sig_str(f, s));
-            add_generator(table, f, s, gen);
+            add_generator(table, f, s, gen, Type(), kVersion);
         }
         out.push_back(std::move(info));
     };
@@ -337,10 +341,10 @@ std::vector<KernelInfo> register_into(MethodTable& table) {
 
     // Helpers.
     Function& muladd = Function::define("muladd");
-    add_generator(table, muladd, Signature({T, T, T}, {T}), body(gen_muladd), T);
+    add_generator(table, muladd, Signature({T, T, T}, {T}), body(gen_muladd), T, kVersion);
     Function& exp = Function::define("exp");
     for (Type f : {Float32(), Float64()})
-        add_generator(table, exp, Signature({f}), body(gen_exp), f);
+        add_generator(table, exp, Signature({f}), body(gen_exp), f, kVersion);
 
     kernel("fill", {Signature({Ptr(R), R, Int32()}, {R})}, body(gen_fill),
            "out[i] = value for i < n",

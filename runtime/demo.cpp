@@ -5,6 +5,8 @@
 #include "runtime/gpu_device.hpp"
 #include "runtime/host_device.hpp"
 #include "runtime/runtime.hpp"
+#include "store/disk_tier.hpp"
+#include "store/store.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -66,6 +68,56 @@ std::shared_ptr<Device> pick(DeviceChoice choice, std::ostream& out) {
     return nullptr;
 }
 
+// Where a compilation's code came from, told apart by what the counters did meanwhile (the demo
+// compiles one kernel at a time).
+class Provenance {
+public:
+    Provenance(const kernels::KernelCompiler& compiler, const store::Store& store)
+        : compiler_(compiler), store_(store) {
+        mark();
+    }
+    void mark() {
+        compiler_before_ = compiler_.stats();
+        store_before_ = store_.stats();
+    }
+    std::string since_mark() const {
+        const auto c = compiler_.stats();
+        const auto s = store_.stats();
+        if (c.compilations == compiler_before_.compilations)
+            return "cache";
+        if (s.published != store_before_.published)
+            return "compiled";
+        const bool recalled = s.recalls != store_before_.recalls;
+        std::string tier = "memory";
+        for (std::size_t i = 0; i < s.tiers.size(); ++i)
+            if (s.tiers[i].first == "disk" &&
+                s.tiers[i].second.hits != store_before_.tiers[i].second.hits)
+                tier = "disk";
+        return tier + (recalled ? " (no IR)" : " (IR hashed)");
+    }
+
+private:
+    const kernels::KernelCompiler& compiler_;
+    const store::Store& store_;
+    kernels::KernelCompilerStats compiler_before_;
+    store::StoreStats store_before_;
+};
+
+void print_store(std::ostream& out, const store::Store& store) {
+    const auto s = store.stats();
+    out << "store: " << s.recalls << " recalled (no IR built), " << s.content_hits
+        << " found by IR hash, " << s.published << " compiled and stored\n";
+    for (const auto& [name, t] : s.tiers) {
+        out << "  " << std::left << std::setw(7) << name << std::right << t.hits << " hits, "
+            << t.misses << " misses, " << t.bytes_read << " B read, " << t.bytes_written
+            << " B written, " << t.corrupt << " corrupt, " << t.evictions << " evicted, "
+            << t.lock_waits << " lock waits, " << t.errors << " errors";
+        if (auto* disk = dynamic_cast<const store::DiskTier*>(store.tier(name)))
+            out << "  (" << disk->options().root.string() << ")";
+        out << "\n";
+    }
+}
+
 } // namespace
 
 DeviceChoice parse_device_choice(std::string_view name) {
@@ -92,28 +144,34 @@ int run_demo(std::ostream& out, DeviceChoice choice) {
     static std::atomic<int> runs{0};
     const std::string tag = "kcache.run." + std::to_string(runs.fetch_add(1));
     MethodTable& overlay = MethodTable::create_overlay(tag);
-    kernels::KernelCompiler compiler(overlay, tag);
+    store::Store& store = store::process_store();
+    kernels::KernelCompiler compiler(overlay, tag, &store);
     Runtime rt(compiler, {dev_ptr});
+    Provenance provenance(compiler, store);
     out << "device: " << dev.name() << "  (shard key " << to_string(dev.target()) << ")\n\n";
-    out << std::left << std::setw(14) << "kernel" << std::setw(26) << "problem" << std::right
-        << std::setw(14) << "first (ms)" << std::setw(14) << "again (ms)"
+    out << std::left << std::setw(14) << "kernel" << std::setw(26) << "problem" << std::setw(18)
+        << "code from" << std::right << std::setw(12) << "first (ms)" << std::setw(12)
+        << "again (ms)"
         << "  check\n";
     int failures = 0;
+    const auto start = Clock::now();
     auto row = [&](const char* kernel, const std::string& problem,
                    const std::function<void()>& launch, const std::function<bool()>& check) {
+        provenance.mark();
         auto t0 = Clock::now();
         launch();
         dev.synchronize();
         const double first = ms_since(t0);
+        const std::string from = provenance.since_mark();
         auto t1 = Clock::now();
         launch();
         dev.synchronize();
         const double again = ms_since(t1);
         const bool ok = check();
         failures += !ok;
-        out << std::left << std::setw(14) << kernel << std::setw(26) << problem << std::right
-            << std::fixed << std::setprecision(3) << std::setw(14) << first << std::setw(14)
-            << again << "  " << (ok ? "ok" : "MISMATCH") << "\n";
+        out << std::left << std::setw(14) << kernel << std::setw(26) << problem << std::setw(18)
+            << from << std::right << std::fixed << std::setprecision(3) << std::setw(12) << first
+            << std::setw(12) << again << "  " << (ok ? "ok" : "MISMATCH") << "\n";
     };
     auto fn = [](const char* n) -> const Function& { return Function::named(n); };
     auto blocks = [](std::size_t n, std::uint32_t b) { return std::uint32_t((n + b - 1) / b); };
@@ -249,8 +307,11 @@ int run_demo(std::ostream& out, DeviceChoice choice) {
         });
 
     auto s = rt.stats();
-    out << "\nruntime: " << s.loads << " modules loaded, " << s.hits << " launch hits, " << s.misses
+    out << "\nlibrary: " << std::fixed << std::setprecision(1) << ms_since(start)
+        << " ms from the first launch to the last check\n";
+    out << "runtime: " << s.loads << " modules loaded, " << s.hits << " launch hits, " << s.misses
         << " misses; compiler: " << compiler.cache().stats().compilations << " compilations\n";
+    print_store(out, store);
 
     out << "\nredefinition: @overlay muladd(a::Float32, b::Float32, c::Float32) = a*b + c + 1\n";
     auto t = Clock::now();

@@ -24,13 +24,21 @@ struct Runtime::Slot {
     /// Launches in flight, plus kEvicted once it left its table. Incremented only under the
     /// table's shared lock while in the table; whoever brings it to exactly kEvicted unloads.
     std::atomic<std::uint64_t> state{0};
+    /// Valid code instances bound to this module (guarded by the table's lock): kernels with
+    /// identical code share one artifact (store/), so one module.
+    std::size_t users = 0;
 };
 
 struct Runtime::DeviceState {
     Device* device = nullptr;
     TargetSpec spec;
-    mutable std::shared_mutex mutex; // modules
+    mutable std::shared_mutex mutex; // modules and bindings
+    /// One loaded module per artifact.
     std::unordered_map<const Artifact*, Slot*> modules;
+    /// Each code instance launched here, by the address of its result (stable while its cache
+    /// lives), to the module of its artifact. An invalidation unbinds it; the module goes when
+    /// its last binding does.
+    std::unordered_map<const kernels::ArtifactPtr*, Slot*> bindings;
     std::mutex load_mutex; // one load at a time per device: no artifact loaded twice
 };
 
@@ -66,6 +74,7 @@ Runtime::~Runtime() {
         for (auto& [artifact, slot] : s->modules)
             delete slot; // unloads
         s->modules.clear();
+        s->bindings.clear();
     }
 }
 
@@ -101,8 +110,8 @@ void Runtime::launch_packed(Device& d, const Function& f, Type tt, const LaunchC
 Runtime::Slot* Runtime::acquire(DeviceState& ds, const Function& f, Type tt) {
     if (const kernels::ArtifactPtr* a = compiler_.cache().lookup(f, tt, ds.spec)) [[likely]] {
         std::shared_lock lock(ds.mutex);
-        auto it = ds.modules.find(a->get());
-        if (it != ds.modules.end()) [[likely]] {
+        auto it = ds.bindings.find(a);
+        if (it != ds.bindings.end()) [[likely]] {
             it->second->state.fetch_add(1, std::memory_order_relaxed);
             hits_.add();
             return it->second;
@@ -113,40 +122,59 @@ Runtime::Slot* Runtime::acquire(DeviceState& ds, const Function& f, Type tt) {
 
 Runtime::Slot* Runtime::acquire_slow(DeviceState& ds, const Function& f, Type tt) {
     misses_.fetch_add(1, std::memory_order_relaxed);
-    auto find = [&](const Artifact* a) -> Slot* {
+    auto bound = [&](const kernels::ArtifactPtr* r) -> Slot* {
         std::shared_lock lock(ds.mutex);
-        auto it = ds.modules.find(a);
-        if (it == ds.modules.end())
+        auto it = ds.bindings.find(r);
+        if (it == ds.bindings.end())
             return nullptr;
         it->second->state.fetch_add(1, std::memory_order_relaxed);
         return it->second;
     };
     for (;;) {
         // Dispatch and compile (or hit) for the device's target; MethodError when nothing applies.
-        kernels::ArtifactPtr a = compiler_.compile(f, tt, ds.spec);
-        if (Slot* s = find(a.get()))
+        compiler_.compile(f, tt, ds.spec);
+        const kernels::ArtifactPtr* r = compiler_.cache().lookup(f, tt, ds.spec);
+        if (!r)
+            continue; // invalidated already: compile the new code
+        if (Slot* s = bound(r))
             return s;
         std::lock_guard load_lock(ds.load_mutex);
-        if (Slot* s = find(a.get()))
+        if (Slot* s = bound(r))
             return s;
-        auto slot = std::make_unique<Slot>();
-        slot->runtime = this;
-        slot->module = ds.device->load(*a);
-        slot->artifact = a;
-        slot->state.store(1, std::memory_order_relaxed); // this launch
+        const kernels::ArtifactPtr a = *r;
+        bool loaded;
+        {
+            std::shared_lock lock(ds.mutex);
+            loaded = ds.modules.count(a.get()) != 0;
+        }
+        std::unique_ptr<Slot> fresh;
+        if (!loaded) {
+            fresh = std::make_unique<Slot>();
+            fresh->runtime = this;
+            fresh->module = ds.device->load(*a);
+            fresh->artifact = a;
+        }
         {
             std::unique_lock lock(ds.mutex);
-            // Publish only code that is still valid: an invalidation that ran while we loaded
-            // found nothing to evict, so the check must come after, under the table's lock.
-            const kernels::ArtifactPtr* now = compiler_.cache().lookup(f, tt, ds.spec);
-            if (now && now->get() == a.get()) {
-                ds.modules.emplace(a.get(), slot.get());
-                loads_.fetch_add(1, std::memory_order_relaxed);
-                return slot.release();
+            // Bind only code that is still valid: an invalidation that ran meanwhile found
+            // nothing to unbind, so the check must come after, under the table's lock.
+            auto it = ds.modules.find(a.get());
+            if (compiler_.cache().lookup(f, tt, ds.spec) == r &&
+                (fresh || it != ds.modules.end())) {
+                Slot* s = it != ds.modules.end() ? it->second : fresh.get();
+                if (fresh) {
+                    ds.modules.emplace(a.get(), fresh.release());
+                    loads_.fetch_add(1, std::memory_order_relaxed);
+                }
+                ds.bindings.emplace(r, s);
+                ++s->users;
+                s->state.fetch_add(1, std::memory_order_relaxed); // this launch
+                return s;
             }
         }
-        stale_.fetch_add(1, std::memory_order_relaxed);
-        // slot (and its module) are destroyed here, outside the lock; go again with new code.
+        if (fresh)
+            stale_.fetch_add(1, std::memory_order_relaxed);
+        // fresh (and its module) is destroyed here, outside the lock; go again with new code.
     }
 }
 
@@ -170,17 +198,17 @@ void Runtime::on_invalidate(const InvalidationEvent& event) {
     std::vector<Slot*> now;
     for (auto& ds : states_) {
         std::unique_lock lock(ds->mutex);
-        if (ds->modules.empty())
+        if (ds->bindings.empty())
             continue;
         for (const CodeInstance* ci : event.code_instances) {
-            const kernels::ArtifactPtr& a = kernels::KernelCache::result_of(*ci);
-            if (!a)
-                continue;
-            auto it = ds->modules.find(a.get());
-            if (it == ds->modules.end())
+            auto it = ds->bindings.find(&kernels::KernelCache::result_of(*ci));
+            if (it == ds->bindings.end())
                 continue;
             Slot* s = it->second;
-            ds->modules.erase(it);
+            ds->bindings.erase(it);
+            if (--s->users > 0)
+                continue; // another valid code instance still runs this code
+            ds->modules.erase(s->artifact.get());
             // Count it as pending before the flag is set: a completion may unload right after.
             pending_.fetch_add(1, std::memory_order_relaxed);
             const std::uint64_t old = s->state.fetch_or(kEvicted, std::memory_order_acq_rel);

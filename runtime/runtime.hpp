@@ -10,17 +10,21 @@
 // and T* are Ptr{T}); dispatch and compilation go through the compiler's cache with the device's
 // TargetSpec. Each artifact is loaded once per device (two devices of one arch share the artifact
 // and load it separately) and its module and function handle are kept per device, keyed by the
-// artifact. A wrong argument count or type is a MethodError from dispatch (or a LaunchError for a
-// buffer of another device) before anything is launched.
+// artifact; each code instance launched is bound to its artifact's module, so kernels with
+// identical code (one shared artifact, see store/) share one module. A wrong argument count or
+// type is a MethodError from dispatch (or a LaunchError for a buffer of another device) before
+// anything is launched.
 //
 // Hot path (a launch whose artifact and module are cached): a lock-free cache probe, a shared
 // lock on the device's module table, one atomic increment and decrement; no allocation, no
 // formatting, arguments packed into a stack array.
 //
-// Eviction: the runtime listens to the cache's invalidations. A module whose code instance is
-// invalidated leaves the device's table at once (under the table's lock) and is unloaded outside
-// the lock as soon as no launch of it is in flight: right away if none is, otherwise by the
-// completion of the last one (stream order). The next launch loads the new code.
+// Eviction: the runtime listens to the cache's invalidations. An invalidated code instance is
+// unbound from its module; a module whose last bound code instance is invalidated leaves the
+// device's table at once (under the table's lock) and is unloaded outside the lock as soon as no
+// launch of it is in flight: right away if none is, otherwise by the completion of the last one
+// (stream order). A module another valid code instance still uses stays loaded. The next launch
+// loads the new code.
 //
 // Thread-safety: thread-safe; launches, loads and invalidations may run concurrently. Destroy the
 // Runtime only when no thread launches through it.

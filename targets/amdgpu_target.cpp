@@ -10,6 +10,12 @@
 
 #include <algorithm>
 
+namespace lld {
+// lld/Common/Version.h includes a Version.inc that Debian's liblld-19-dev does not ship; this is
+// the one declaration it has (defined in lldCommon, which targets/ links).
+std::string getLLDVersion();
+} // namespace lld
+
 namespace kcache {
 namespace {
 
@@ -149,6 +155,10 @@ void AmdgpuTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSp
 void AmdgpuTarget::finish(std::vector<char> out, const TargetSpec&, Artifact& a) const {
     a.format = "hsaco";
     a.bytes = detail::lld_link_shared(out);
+}
+
+std::string AmdgpuTarget::tools() const {
+    return lld::getLLDVersion();
 }
 
 } // namespace kcache

@@ -22,6 +22,8 @@ protected:
     void lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec& spec) const override;
     void finish(std::vector<char> codegen_output, const TargetSpec& spec,
                 Artifact& artifact) const override;
+    /// "lld <version>": the in-process linker that makes the HSACO.
+    std::string tools() const override;
 };
 
 } // namespace kcache

@@ -159,7 +159,9 @@ std::string HostTarget::triple() const {
 }
 
 std::string HostTarget::default_arch() const {
-    return llvm::sys::getHostCPUName().str();
+    // Asked on every compile of an unresolved spec, and costly (cpuid and tables): once.
+    static const std::string cpu = llvm::sys::getHostCPUName().str();
+    return cpu;
 }
 
 std::vector<std::string> HostTarget::supported_archs() const {

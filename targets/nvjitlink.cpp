@@ -3,7 +3,9 @@
 #include "targets/cuda_paths.hpp"
 
 #include <dlfcn.h>
+#include <link.h>
 
+#include <filesystem>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -60,9 +62,30 @@ namespace {
 
 struct Loaded {
     std::string library;
+    std::string identity;
     NvJitLink::Api api{};
     std::string why;
 };
+
+// "nvJitLink 13.0 (libnvJitLink.so.13.0.88)": the version it reports, and the file name the
+// loaded library resolves to (it carries the patch release, which can change ptxas's output).
+std::string identify(void* lib) {
+    std::string version = "unknown version";
+    using VersionFn = Status (*)(unsigned*, unsigned*);
+    if (auto fn = reinterpret_cast<VersionFn>(dlsym(lib, "nvJitLinkVersion"))) {
+        unsigned major = 0, minor = 0;
+        if (fn(&major, &minor) == kSuccess)
+            version = std::to_string(major) + "." + std::to_string(minor);
+    }
+    std::string file = "unknown file";
+    link_map* map = nullptr;
+    if (dlinfo(lib, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name) {
+        std::error_code ec;
+        auto real = std::filesystem::canonical(map->l_name, ec);
+        file = ec ? std::string(map->l_name) : real.filename().string();
+    }
+    return "nvJitLink " + version + " (" + file + ")";
+}
 
 template <typename Fn>
 bool resolve(void* lib, const char* name, Fn& out, std::string& why) {
@@ -97,6 +120,7 @@ Loaded load() {
                   resolve(lib, "nvJitLinkDestroy", a.destroy, missing);
         if (ok) {
             l.library = c;
+            l.identity = identify(lib);
             l.why.clear();
             return l;
         }
@@ -111,7 +135,8 @@ Loaded load() {
 const NvJitLink* NvJitLink::get(std::string* why) {
     static const Loaded loaded = load(); // thread-safe static initialisation
     static const std::unique_ptr<NvJitLink> instance(
-        loaded.library.empty() ? nullptr : new NvJitLink(loaded.library, &loaded.api));
+        loaded.library.empty() ? nullptr
+                               : new NvJitLink(loaded.library, loaded.identity, &loaded.api));
     if (!instance && why)
         *why = "nvJitLink not available (" + loaded.why + ")";
     return instance.get();

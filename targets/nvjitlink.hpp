@@ -27,12 +27,17 @@ public:
 
     /// The library file that was loaded.
     const std::string& library() const { return library_; }
+    /// What produced the cubins, for cache keys: "nvJitLink 13.0 (libnvJitLink.so.13.0.88)"
+    /// (nvJitLinkVersion, and the file the library resolves to, which names the patch release).
+    const std::string& identity() const { return identity_; }
 
     struct Api; // the table of entry points, defined in nvjitlink.cpp
 
 private:
-    NvJitLink(std::string library, const Api* api) : library_(std::move(library)), api_(api) {}
+    NvJitLink(std::string library, std::string identity, const Api* api)
+        : library_(std::move(library)), identity_(std::move(identity)), api_(api) {}
     std::string library_;
+    std::string identity_;
     const Api* api_;
 };
 

@@ -6,11 +6,13 @@
 #include "targets/nvjitlink.hpp"
 #include "targets/target_errors.hpp"
 
+#include <llvm/ADT/StringExtras.h>
 #include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/IR/IntrinsicsNVPTX.h>
 #include <llvm/IR/Metadata.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Linker/Linker.h>
+#include <llvm/Support/BLAKE3.h>
 #include <llvm/Support/MemoryBuffer.h>
 
 #include <algorithm>
@@ -22,6 +24,7 @@ struct NvptxTarget::Libdevice {
     std::once_flag once;
     std::unique_ptr<llvm::MemoryBuffer> buffer; // null when absent or unreadable
     std::string error;
+    std::string identity; // for toolchain()
 };
 
 namespace {
@@ -127,31 +130,19 @@ void NvptxTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSpe
                   llvm::ConstantAsMetadata::get(
                       llvm::ConstantInt::get(llvm::Type::getInt32Ty(ctx), 1))}));
 
-    std::call_once(libdevice_->once, [this] {
-        if (options_.libdevice_path.empty()) {
-            libdevice_->error = "not configured (no CUDA installation found)";
-            return;
-        }
-        auto buf = llvm::MemoryBuffer::getFile(options_.libdevice_path);
-        if (!buf)
-            libdevice_->error =
-                "unreadable at " + options_.libdevice_path + ": " + buf.getError().message();
-        else
-            libdevice_->buffer = std::move(*buf);
-    });
-
-    NvptxLowering lowering(m, libdevice_->buffer != nullptr, libdevice_->error);
+    const Libdevice& libdev = libdevice();
+    NvptxLowering lowering(m, libdev.buffer != nullptr, libdev.error);
     builtins::lower(m, lowering);
 
     bool needs_libdevice = false;
     for (auto& f : m)
         needs_libdevice |= f.isDeclaration() && f.getName().starts_with("__nv_");
-    if (needs_libdevice && !libdevice_->buffer)
+    if (needs_libdevice && !libdev.buffer)
         throw LoweringError("the module calls libdevice (__nv_*) functions, but libdevice is " +
-                            libdevice_->error);
+                            libdev.error);
     if (needs_libdevice) {
         // Lazy: only the functions the kernel references are read and linked.
-        auto lib = llvm::getLazyBitcodeModule(libdevice_->buffer->getMemBufferRef(), ctx);
+        auto lib = llvm::getLazyBitcodeModule(libdev.buffer->getMemBufferRef(), ctx);
         if (!lib)
             throw LoweringError("cannot read libdevice " + options_.libdevice_path + ": " +
                                 detail::take_message(lib.takeError()));
@@ -174,6 +165,39 @@ void NvptxTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSpe
                                     " is called but not defined; nvptx kernels cannot call "
                                     "external functions",
                                 f.getName().str());
+}
+
+const NvptxTarget::Libdevice& NvptxTarget::libdevice() const {
+    std::call_once(libdevice_->once, [this] {
+        if (options_.libdevice_path.empty()) {
+            libdevice_->error = "not configured (no CUDA installation found)";
+            libdevice_->identity = "no libdevice";
+            return;
+        }
+        auto buf = llvm::MemoryBuffer::getFile(options_.libdevice_path);
+        if (!buf) {
+            libdevice_->error =
+                "unreadable at " + options_.libdevice_path + ": " + buf.getError().message();
+            libdevice_->identity = "no libdevice";
+            return;
+        }
+        libdevice_->buffer = std::move(*buf);
+        auto digest =
+            llvm::BLAKE3::hash(llvm::arrayRefFromStringRef(libdevice_->buffer->getBuffer()));
+        libdevice_->identity = "libdevice " + llvm::toHex(digest, /*LowerCase=*/true);
+    });
+    return *libdevice_;
+}
+
+std::string NvptxTarget::tools() const {
+    if (!options_.use_nvjitlink)
+        return "PTX only: nvJitLink disabled";
+    const auto* jit = detail::NvJitLink::get();
+    return jit ? jit->identity() : "PTX only: no nvJitLink";
+}
+
+std::string NvptxTarget::libraries() const {
+    return libdevice().identity;
 }
 
 void NvptxTarget::finish(std::vector<char> out, const TargetSpec& spec, Artifact& a) const {

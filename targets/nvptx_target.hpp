@@ -44,9 +44,14 @@ protected:
     bool emits_assembly() const override { return true; }
     void finish(std::vector<char> codegen_output, const TargetSpec& spec,
                 Artifact& artifact) const override;
+    /// "nvJitLink <version> (<library file>)", or why no cubin is made.
+    std::string tools() const override;
+    /// "libdevice <BLAKE3 of the file>", or "no libdevice".
+    std::string libraries() const override;
 
 private:
     struct Libdevice;
+    const Libdevice& libdevice() const; // read once
     NvptxOptions options_;
     std::unique_ptr<Libdevice> libdevice_;
 };

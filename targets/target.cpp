@@ -160,6 +160,35 @@ Artifact Target::compile(llvm::Module& m, std::string_view kernel, const TargetS
     return a;
 }
 
+Toolchain Target::toolchain(const TargetSpec& spec) const {
+    const TargetSpec r = resolve(spec);
+    auto tm = target_machine(r);
+    return Toolchain{tm->getTargetTriple().str(),
+                     tm->getTargetCPU().str(),
+                     tm->getTargetFeatureString().str(),
+                     LLVM_VERSION_STRING,
+                     tools(),
+                     libraries()};
+}
+
+std::string rename_prepared_kernel(llvm::Module& m, std::string_view name) {
+    llvm::NamedMDNode* md = m.getNamedMetadata(kKernelMd);
+    const std::string old = md_string(md, 0);
+    llvm::Function* kernel = old.empty() ? nullptr : m.getFunction(old);
+    if (!kernel)
+        throw InvalidArgumentError("rename_prepared_kernel: module '" + m.getModuleIdentifier() +
+                                   "' was not prepared");
+    kernel->setName(llvm::StringRef(name.data(), name.size()));
+    const std::string now = kernel->getName().str();
+    const std::string derived = old + ".kcache.";
+    for (auto& g : m.globals())
+        if (g.getName().starts_with(derived))
+            g.setName(now + g.getName().substr(old.size()).str());
+    auto& ctx = m.getContext();
+    md->setOperand(0, llvm::MDNode::get(ctx, {llvm::MDString::get(ctx, now)}));
+    return now;
+}
+
 const Target& target_for(TargetKind kind) {
     // Function-local statics: thread-safe initialisation, created only when asked for.
     switch (kind) {

@@ -29,6 +29,20 @@ class TargetMachine;
 
 namespace kcache {
 
+/// What decides the bytes emit() produces besides the prepared module and the TargetSpec, and
+/// what prepare() links in besides the methods' own IR: what a persistent cache must key on.
+/// Thread-safety: a plain value.
+struct Toolchain {
+    std::string triple;       ///< the triple code is generated for
+    std::string cpu;          ///< the target machine's CPU (the arch)
+    std::string features;     ///< the target machine's feature string (host: this CPU's)
+    std::string llvm_version; ///< LLVM_VERSION_STRING: parser, linker, passes and backends
+    std::string tools;        ///< producers after LLVM and their versions ("lld 19.1.7")
+    std::string libraries;    ///< bitcode prepare() links in, by content ("libdevice <digest>")
+
+    friend bool operator==(const Toolchain&, const Toolchain&) = default;
+};
+
 /// Thread-safety: implementations are immutable after construction; any number of threads may
 /// call any member at once, each on its own module (and LLVMContext).
 class Target {
@@ -58,7 +72,16 @@ public:
     /// All three steps, with all three times recorded.
     Artifact compile(llvm::Module& m, std::string_view kernel, const TargetSpec& spec) const;
 
+    /// The toolchain `spec` compiles with (resolved first; throws as resolve does). Builds a
+    /// target machine: callers that need it often keep it per spec.
+    Toolchain toolchain(const TargetSpec& spec) const;
+
 protected:
+    /// For toolchain(): what turns LLVM's output into the artifact's bytes, with versions, or
+    /// why it is absent (the bytes then differ); empty when LLVM alone produces them.
+    virtual std::string tools() const { return {}; }
+    /// For toolchain(): bitcode libraries prepare() links in, identified by content.
+    virtual std::string libraries() const { return {}; }
     /// LLVM triple of the target.
     virtual std::string triple() const = 0;
     virtual std::unique_ptr<llvm::TargetMachine> target_machine(const TargetSpec& spec) const = 0;
@@ -74,5 +97,11 @@ protected:
 
 /// The process-wide instance of each target, created on first use with default options.
 const Target& target_for(TargetKind kind);
+
+/// Renames the kernel of a prepared module to `name`, together with what prepare() named after
+/// it (globals `<kernel>.kcache.*`), so that optimize and emit see the new name and the
+/// artifact's kernel_symbol is it. Returns the name the kernel got (LLVM makes it unique if
+/// `name` is taken). Throws InvalidArgumentError for a module that was not prepared.
+std::string rename_prepared_kernel(llvm::Module& m, std::string_view name);
 
 } // namespace kcache

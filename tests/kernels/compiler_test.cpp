@@ -322,21 +322,38 @@ define void @)" + kernel.name() +
 // An in-memory store keyed by kernel symbol and spec, standing in for a content-hash store.
 class FakeStore : public ArtifactStore {
 public:
-    Probe probe(const llvm::Module& prepared, const CompileInfo& info) override {
+    class Put final : public Pending {
+    public:
+        Put(FakeStore& store, std::string key) : store_(store), key_(std::move(key)) {}
+        ~Put() override { ++store_.pending_ended; }
+        ArtifactPtr publish(ArtifactPtr a) override {
+            std::lock_guard lock(store_.mutex);
+            return store_.stored.emplace(key_, a).first->second;
+        }
+
+    private:
+        FakeStore& store_;
+        std::string key_;
+    };
+    ArtifactPtr recall(const CompileInfo&, Resolver&) override {
+        ++recalls;
+        return nullptr;
+    }
+    Probe probe(llvm::Module& prepared, const CompileInfo& info,
+                std::span<const Dispatch> made) override {
         ++probes;
         saw_prepared = prepared.getNamedMetadata("kcache.kernel") != nullptr;
+        dispatches.assign(made.begin(), made.end());
         std::string key = info.kernel_symbol + "@" + to_string(info.spec);
         std::lock_guard lock(mutex);
         if (auto it = stored.find(key); it != stored.end())
             return {it->second, nullptr};
-        return {nullptr, [this, key](const ArtifactPtr& a) {
-                    std::lock_guard lock(mutex);
-                    stored[key] = a;
-                }};
+        return {nullptr, std::make_unique<Put>(*this, key)};
     }
     std::mutex mutex;
     std::map<std::string, ArtifactPtr> stored;
-    int probes = 0;
+    std::vector<Dispatch> dispatches;
+    int probes = 0, recalls = 0, pending_ended = 0;
     bool saw_prepared = false;
 };
 
@@ -350,8 +367,15 @@ TEST(KernelCompiler, ArtifactStoreSeamCanAnswerWithAStoredArtifact) {
     KernelCompiler first(MethodTable::global(), unique("store1"), &store);
     auto a = first.compile(saxpy, tt, spec);
     EXPECT_TRUE(store.saw_prepared);
+    EXPECT_EQ(store.recalls, 1);
     EXPECT_EQ(store.probes, 1);
+    EXPECT_EQ(store.pending_ended, 1);
     EXPECT_EQ(first.stats().store_hits, 0u);
+    // The store sees the one dispatch the build made: saxpy's muladd.
+    ASSERT_EQ(store.dispatches.size(), 1u);
+    EXPECT_EQ(store.dispatches[0].function, &Function::named("muladd"));
+    EXPECT_EQ(store.dispatches[0].tt, Type::tuple({Float32(), Float32(), Float32()}));
+    EXPECT_EQ(&store.dispatches[0].chosen->function(), &Function::named("muladd"));
     EXPECT_GT(first.stats().optimize.count(), 0);
 
     // A fresh cache: the compile builds and prepares, then the store answers.

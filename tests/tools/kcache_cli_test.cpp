@@ -104,13 +104,14 @@ TEST_F(Cli, CompileNvptxWritesPtxToStdout) {
                     "--target", "nvptx", "--arch", "sm_90", "-O", "3"});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find(".target sm_90"), std::string::npos);
-    EXPECT_NE(r.out.find(".entry saxpy"), std::string::npos);
+    // Compiled through the store: the canonical kernel symbol (store/canonical_ir.hpp).
+    EXPECT_NE(r.out.find(".entry kcache_kernel"), std::string::npos);
     EXPECT_NE(r.out.find(".f64"), std::string::npos);
 
     Result ptx_file =
         run({"compile", "vadd", "--target=nvptx", "-O0", "-o", (dir_ / "v.ptx").string()});
     ASSERT_EQ(ptx_file.status, 0) << ptx_file.err;
-    EXPECT_NE(slurp(dir_ / "v.ptx").find(".entry vadd"), std::string::npos);
+    EXPECT_NE(slurp(dir_ / "v.ptx").find(".entry kcache_kernel"), std::string::npos);
     EXPECT_NE(ptx_file.err.find("wrote PTX"), std::string::npos) << ptx_file.err;
 }
 
@@ -145,7 +146,7 @@ TEST_F(Cli, CompileAmdgpuAndHostNeedAnOutputFile) {
     ASSERT_TRUE(elf);
     EXPECT_EQ(elf->type, unsigned(llvm::ELF::ET_DYN));
     EXPECT_EQ(elf->machine, unsigned(llvm::ELF::EM_AMDGPU));
-    EXPECT_TRUE(has_symbol(*elf, "matmul_tiled.kd"));
+    EXPECT_TRUE(has_symbol(*elf, "kcache_kernel.kd"));
 
     const fs::path obj = dir_ / "k.o";
     Result h = run({"compile", "softmax_rows", "--target", "host", "-o", obj.string()});
@@ -154,7 +155,7 @@ TEST_F(Cli, CompileAmdgpuAndHostNeedAnOutputFile) {
     auto oelf = read_elf(std::vector<std::uint8_t>(ob.begin(), ob.end()));
     ASSERT_TRUE(oelf);
     EXPECT_EQ(oelf->type, unsigned(llvm::ELF::ET_REL));
-    EXPECT_TRUE(has_symbol(*oelf, "softmax_rows"));
+    EXPECT_TRUE(has_symbol(*oelf, "kcache_kernel"));
 }
 
 TEST_F(Cli, ErrorsGoToStderrWithNonZeroStatus) {

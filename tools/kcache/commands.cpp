@@ -5,6 +5,7 @@
 #include "kernels/library.hpp"
 #include "kernels/type_names.hpp"
 #include "runtime/demo.hpp"
+#include "store/store.hpp"
 #include "targets/target.hpp"
 
 #include <cstdlib>
@@ -72,6 +73,9 @@ Output:
   host     a relocatable object for this machine's triple (see targets/host_abi.hpp for its
            calling convention); requires -o.
   Binary output is never written to standard output.
+
+The code goes through the store (README, "The store"): compiled once, it is read from there
+afterwards, and its kernel symbol is the canonical one, kcache_kernel, whatever the kernel's name.
 
 A line on standard error says what was written where. Errors go to standard error; the exit
 status is 1 when compiling fails and 2 for a bad command line.
@@ -164,12 +168,13 @@ int run_compile(std::span<const std::string> args, std::ostream& out, std::ostre
         throw UsageError{"refusing to write a binary " + o.target +
                          " object to standard output; use -o FILE"};
 
-    kernels::KernelCompiler compiler;
+    kernels::KernelCompiler compiler(MethodTable::global(), "kcache.kernels",
+                                     &store::process_store());
     kernels::ArtifactPtr a = compiler.compile(Function::named(info->name), tt, spec);
 
     const std::string what = info->name + "(" + type_list(tt) + ") for " +
                              std::string(to_string(spec.kind)) + ":" + a->arch + ":O" +
-                             std::to_string(a->opt_level);
+                             std::to_string(a->opt_level) + ", kernel symbol " + a->kernel_symbol;
     if (!o.output) { // nvptx text
         out << a->ptx;
         out.flush();
@@ -198,7 +203,9 @@ constexpr std::string_view kRunHelp = R"(usage: kcache run [--device host|cuda|h
 
 Runs the kernel library on real data on one device: every kernel checked against a plain C++
 reference, the cache's hits, and a redefinition that evicts a loaded module and loads the new
-code, with timings.
+code, with timings. Code goes through the store (KCACHE_CACHE_DIR, see the README): each row says
+where its code came from (compiled, memory, disk; "no IR" when no IR was built), and the store's
+counters are printed per tier.
 
   --device D   host: the CPU (always present); cuda or hip: the first GPU of that driver;
                best (default): a GPU when one is present, the host otherwise

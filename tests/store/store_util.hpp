@@ -1,0 +1,71 @@
+// Helpers of the store tests and their worker process: stores over temporary directories, small
+// kernels whose callees are reached through dispatch, and running them on the host device.
+#pragma once
+
+#include "core/method_table.hpp"
+#include "kernels/generator.hpp"
+#include "kernels/kernel_compiler.hpp"
+#include "store/disk_tier.hpp"
+#include "store/memory_tier.hpp"
+#include "store/store.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kcache::test {
+
+namespace fs = std::filesystem;
+
+/// A fresh directory under the temporary directory, removed (with its contents) on destruction.
+class TempDir {
+public:
+    explicit TempDir(const std::string& prefix);
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+/// A store of a memory tier and a disk tier at `dir` (which must open).
+std::unique_ptr<store::Store>
+make_store(const fs::path& dir, std::uint64_t max_size = std::uint64_t(1) << 30,
+           std::chrono::milliseconds lock_timeout = std::chrono::seconds(120));
+/// A store of a memory tier only.
+std::unique_ptr<store::Store> memory_store();
+
+store::DiskTier& disk_of(store::Store& s);
+store::MemoryTier& memory_of(store::Store& s);
+
+/// `f(x::T)::T where T<:Real = x + c`, versioned by c.
+Method& add_adder(MethodTable& table, Function& f, float c);
+/// `f(x::Float32)::Float32 = x + c`, versioned by c.
+Method& add_float_adder(MethodTable& table, Function& f, float c);
+/// `g(x::Float32)::Float32 = x + c` as an LLVM IR method.
+Method& add_ir_adder(MethodTable& table, Function& g, float c);
+/// Kernel `k(out::Ptr{Float32}, n::Int32)`: out[i] = f(Float32(i)) + g(Float32(i)) for i < n.
+Method& add_sum_kernel(MethodTable& table, Function& k, const Function& f, const Function& g,
+                       const std::string& version = "1");
+
+/// Launches `k(out, n)` on the process's host device through `compiler`; returns out.
+std::vector<float> run_on_host(kernels::KernelCompiler& compiler, const Function& k, int n);
+
+/// The cross-process scenario of the action cache: functions with fixed names in an overlay
+/// table with a fixed name, so that separate processes define the same ones. `variant`:
+///   base        f(x::T) where T<:Real = x + 1 (global), g = x + 1 (IR), k = f(x) + g(x)
+///   changed     f's source changed: x + 10
+///   overlay     base, plus an overlay method f(::Float32) = x + 100 in the scenario's table
+///   specific    base, plus a more specific global f(::Float32) = x + 1000
+///   ir-changed  base with g's IR changed: x + 2
+struct Scenario {
+    explicit Scenario(const std::string& variant);
+    MethodTable& table;
+    Function &f, &g, &k;
+};
+
+} // namespace kcache::test
