@@ -2,6 +2,7 @@
 
 #include "core/dispatch.hpp"
 #include "kernels/module_builder.hpp"
+#include "targets/isolated_context.hpp"
 #include "targets/target.hpp"
 
 #include <llvm/IR/LLVMContext.h>
@@ -81,10 +82,12 @@ ArtifactPtr KernelCompiler::compile_mi(
     const MethodInstance& mi, const TargetSpec& spec,
     const std::function<std::unique_ptr<llvm::Module>(llvm::LLVMContext&)>& build) {
     compilations_.fetch_add(1, std::memory_order_relaxed);
-    // One context per compilation: the targets install diagnostic handlers on it.
-    llvm::LLVMContext llctx;
+    // One context per compilation: the targets install diagnostic handlers on it. Isolated: if
+    // LLVM crashes in it, it is abandoned with its modules, not destroyed.
+    IsolatedContext isolated;
+    llvm::LLVMContext& llctx = isolated.get();
     const auto start = Clock::now();
-    std::unique_ptr<llvm::Module> m = build(llctx);
+    llvm::Module* m = build(llctx).release(); // owned by the context from here
     build_ns_.fetch_add(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(),
         std::memory_order_relaxed);

@@ -25,25 +25,6 @@ Type kernel_tt() {
     return Type::tuple({Ptr(Float32())});
 }
 
-// Asserts that compiling throws E twice (nothing cached in between) and returns the error.
-template <class E>
-E expect_uncached_error(KernelCompiler& kc, const Function& f, Type tt, const TargetSpec& spec) {
-    for (int attempt = 0;; ++attempt) {
-        try {
-            kc.compile(f, tt, spec);
-            ADD_FAILURE() << "no " << typeid(E).name() << " thrown";
-            throw;
-        } catch (const E& e) {
-            EXPECT_EQ(
-                kc.cache().lookup(f, tt, spec.arch.empty() ? KernelCompiler::resolve(spec) : spec),
-                nullptr);
-            EXPECT_EQ(kc.cache().stats().compilations, 0u);
-            if (attempt == 1)
-                return e;
-        }
-    }
-}
-
 struct Fixture : ::testing::Test {
     MethodTable& table = fresh_table("errors");
     Function& kernel = Function::define(unique("k"));
