@@ -2,6 +2,7 @@
 
 #include "core/dispatch.hpp"
 #include "core/errors.hpp"
+#include "core/excerpt.hpp"
 #include "kernels/errors.hpp"
 #include "kernels/generator.hpp"
 #include "kernels/ir_method.hpp"
@@ -204,21 +205,22 @@ struct BuildState {
             }
             const std::string name = f.getName().str();
             const std::string fname(generic_name(name));
+            const std::string shown = excerpt(name); // messages quote names within bounds
             const Function* gf = Function::find(fname);
             if (!gf)
-                throw IRConventionError("declaration @" + name + " calls generic function '" +
-                                            fname + "', which is not defined",
+                throw IRConventionError("declaration @" + shown + " calls generic function '" +
+                                            excerpt(fname) + "', which is not defined",
                                         mi.str(), name, line_of(name));
             llvm::MDNode* md = f.getMetadata("kcache.types");
             if (!md)
                 throw IRConventionError(
-                    "declaration @" + name +
+                    "declaration @" + shown +
                         " lacks !kcache.types, the lattice types of its parameters "
                         "(e.g. declare !kcache.types !{!\"Float32\", !\"Ptr{Float32}\"} ...)",
                     mi.str(), name, line_of(name));
             auto* fty = f.getFunctionType();
             if (fty->isVarArg() || md->getNumOperands() != fty->getNumParams())
-                throw IRConventionError("declaration @" + name + " has " +
+                throw IRConventionError("declaration @" + shown + " has " +
                                             std::to_string(fty->getNumParams()) +
                                             " parameters but !kcache.types lists " +
                                             std::to_string(md->getNumOperands()) + " types",
@@ -227,7 +229,7 @@ struct BuildState {
             for (unsigned i = 0; i < md->getNumOperands(); ++i) {
                 auto* str = llvm::dyn_cast_or_null<llvm::MDString>(md->getOperand(i).get());
                 if (!str)
-                    throw IRConventionError("!kcache.types of @" + name + ": entry " +
+                    throw IRConventionError("!kcache.types of @" + shown + ": entry " +
                                                 std::to_string(i + 1) + " is not a string",
                                             mi.str(), name, line_of(name));
                 Type t;
@@ -238,11 +240,11 @@ struct BuildState {
                         throw KernelTypeError("type " + t.str() + " is not concrete");
                     lowered = llvm_type(t, ctx);
                 } catch (const KernelTypeError& e) {
-                    throw IRConventionError("!kcache.types of @" + name + ": " + e.what(), mi.str(),
-                                            name, line_of(name));
+                    throw IRConventionError("!kcache.types of @" + shown + ": " + e.what(),
+                                            mi.str(), name, line_of(name));
                 }
                 if (lowered != fty->getParamType(i))
-                    throw IRConventionError("parameter " + std::to_string(i + 1) + " of @" + name +
+                    throw IRConventionError("parameter " + std::to_string(i + 1) + " of @" + shown +
                                                 " is " + llvm_type_str(fty->getParamType(i)) +
                                                 ", but !kcache.types says " + t.str() +
                                                 ", which lowers to " + llvm_type_str(lowered),
@@ -251,7 +253,7 @@ struct BuildState {
             }
             Spec& callee = call(*gf, Type::tuple(types), mi);
             if (callee.type != fty)
-                throw IRConventionError("@" + name + " is declared as `" + llvm_type_str(fty) +
+                throw IRConventionError("@" + shown + " is declared as `" + llvm_type_str(fty) +
                                             "` but " + callee.mi->str() + " has type `" +
                                             llvm_type_str(callee.type) + "`",
                                         mi.str(), name, line_of(name));
