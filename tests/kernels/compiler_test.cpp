@@ -17,6 +17,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <latch>
 #include <thread>
 
 namespace kcache::test {
@@ -356,22 +358,40 @@ TEST(KernelCompiler, ArtifactStoreSeamCanAnswerWithAStoredArtifact) {
     EXPECT_EQ(second.lookup(saxpy, tt, spec), a); // and the cache holds it
 }
 
+// Four threads miss on one entry at once: the generator holds the one compilation until the
+// cache has counted all four misses, so none of them can have been served by a finished entry;
+// all four get the one artifact, built once.
 TEST(KernelCompiler, ConcurrentMissesCompileOnce) {
-    register_all();
-    KernelCompiler kc(MethodTable::global(), unique("concurrent"));
-    const Function& mm = Function::named("matmul_tiled");
-    Type tt = tt_of<float*, float*, float*, std::int32_t, std::int32_t, std::int32_t>();
-    ArtifactPtr results[4];
+    constexpr int kThreads = 4;
+    MethodTable& table = fresh_table("concurrent");
+    Function& kernel = Function::define(unique("kernel"));
+    KernelCompiler kc(table, "concurrent");
+    std::atomic<int> generator_runs{0};
+    add_generator(table, kernel, Signature({Ptr(Float32())}), [&](GenContext& g) {
+        ++generator_runs;
+        // No timing assumption: the misses are counted before a thread waits or compiles.
+        while (kc.cache().stats().misses < kThreads)
+            std::this_thread::yield();
+        store_value(3.0f)(g);
+    });
+
+    std::latch start(kThreads);
+    ArtifactPtr results[kThreads];
     std::vector<std::thread> threads;
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < kThreads; ++i)
         threads.emplace_back([&, i] {
-            results[i] = kc.compile(mm, tt, {TargetKind::Nvptx, "sm_90", 2});
+            start.arrive_and_wait();
+            results[i] = kc.compile(kernel, kernel_tt(), kHost);
         });
     for (auto& t : threads)
         t.join();
     for (auto& r : results)
         EXPECT_EQ(r, results[0]);
+    EXPECT_EQ(kc.cache().stats().misses, std::uint64_t(kThreads));
+    EXPECT_EQ(kc.cache().stats().compilations, 1u);
     EXPECT_EQ(kc.stats().compilations, 1u);
+    EXPECT_EQ(generator_runs.load(), 1);
+    EXPECT_EQ(run_store_kernel(*results[0]), 3.0f);
 }
 
 TEST(KernelCompiler, LinkedModuleHoldsEntryAndCalleeSpecialisations) {
