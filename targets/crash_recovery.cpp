@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #if defined(__has_feature)
@@ -43,7 +44,7 @@ struct Region {
 thread_local Region* current_region = nullptr;
 
 constexpr int kSignals[] = {SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
-struct sigaction previous_action[NSIG]; // what ours replaced: LLVM's crash-recovery handler
+struct sigaction original_action[NSIG]; // the process's own, before LLVM's and ours
 
 // This thread's region when it is the innermost recovery context. lld opens a
 // CrashRecoveryContext of its own inside our region; a crash in there is lld's to recover.
@@ -65,17 +66,17 @@ void on_signal(int signal, siginfo_t* info, void* ucontext) {
         pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
         inner->HandleExit(128 + signal);
     }
-    // Outside any region: the handlers that were there before (LLVM's, then the process's own)
-    // take it, and the process ends as it would have without kcache.
-    const struct sigaction& previous = previous_action[signal];
-    if (previous.sa_flags & SA_SIGINFO) {
-        previous.sa_sigaction(signal, info, ucontext);
-    } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
-        previous.sa_handler(signal);
-    } else {
-        sigaction(signal, &previous, nullptr);
+    // Outside any region: a crash of the program's own. Put back the handlers the process had
+    // before kcache and LLVM installed theirs (crash recovery is over for this process), remove
+    // the files LLVM was asked to, and let the signal reach the process's handler with its
+    // original information: a fault happens again when this returns; a sent signal is resent.
+    for (int s : kSignals)
+        sigaction(s, &original_action[s], nullptr);
+    llvm::sys::RunInterruptHandlers();
+    if (info->si_code <= 0 &&
+        syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), signal, info) != 0)
         raise(signal);
-    }
+    (void)ucontext;
 }
 
 void on_fatal_error(void*, const char* reason, bool) {
@@ -109,6 +110,8 @@ bool install() {
     static const bool installed = [] {
         if (!enabled_by_environment())
             return false;
+        for (int signal : kSignals)
+            sigaction(signal, nullptr, &original_action[signal]);
         llvm::CrashRecoveryContext::Enable();
         // LLVM installs handlers of its own the first time anything asks it to remove a file on
         // a signal (lld's output does); have it do so now, so that ours go on top of them.
@@ -119,7 +122,7 @@ bool install() {
         action.sa_flags = SA_SIGINFO | SA_ONSTACK;
         sigemptyset(&action.sa_mask);
         for (int signal : kSignals)
-            sigaction(signal, &action, &previous_action[signal]);
+            sigaction(signal, &action, nullptr);
         return true;
     }();
     return installed;

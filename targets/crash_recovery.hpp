@@ -22,9 +22,11 @@
 //
 // Limits: a crash while LLVM holds a lock of its own, or that corrupts the heap, is beyond
 // recovery; the process may fail later. The signal handlers are process-wide (SIGABRT, SIGBUS,
-// SIGFPE, SIGILL, SIGSEGV, SIGTRAP): a signal outside any region goes to the handler that was
-// there before, and crash recovery is then off for the rest of the process. KCACHE_CRASH_RECOVERY=0
-// turns it off from the start (regions just run; a crash ends the process).
+// SIGFPE, SIGILL, SIGSEGV, SIGTRAP): a signal outside any region puts back the handlers the
+// process had before and reaches them with its original information (a sanitizer reports the
+// fault as if kcache were not there); crash recovery is then off for the rest of the process.
+// KCACHE_CRASH_RECOVERY=0 turns it off from the start (regions just run; a crash ends the
+// process).
 //
 // Thread-safety: regions on different threads are independent; regions may nest.
 #pragma once

@@ -13,15 +13,35 @@
 #include "kernels/kernel_compiler.hpp"
 #include "kernels/library.hpp"
 #include "kernels/type_names.hpp"
+#include "targets/target_errors.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 
 namespace {
 
 using namespace kcache;
+
+// What became of the inputs, printed when the process ends: evidence of how deep the run got
+// (how many reached LLVM, how many crashes were contained).
+struct Outcomes {
+    std::atomic<std::uint64_t> rejected{0}, type_errors{0}, parse_errors{0}, convention_errors{0},
+        lowering_errors{0}, contained_crashes{0}, other_errors{0}, compiled{0};
+    ~Outcomes() {
+        std::fprintf(stderr,
+                     "ir_lowering_fuzzer outcomes: rejected header %llu, bad types %llu, IR parse "
+                     "errors %llu, convention errors %llu, lowering errors %llu, contained "
+                     "crashes %llu, other errors %llu, compiled %llu\n",
+                     n(rejected), n(type_errors), n(parse_errors), n(convention_errors),
+                     n(lowering_errors), n(contained_crashes), n(other_errors), n(compiled));
+    }
+    static unsigned long long n(const std::atomic<std::uint64_t>& c) { return c.load(); }
+};
+Outcomes outcomes;
 
 // The table kernels are defined in: over the global one, where the library lives.
 MethodTable& fuzz_table() {
@@ -37,8 +57,10 @@ MethodTable& fuzz_table() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
     const std::size_t eol = input.find('\n');
-    if (eol == std::string_view::npos || eol < 3 || eol + 1 == input.size())
+    if (eol == std::string_view::npos || eol < 3 || eol + 1 == input.size()) {
+        ++outcomes.rejected;
         return -1; // not an input of this harness: keep it out of the corpus
+    }
     const std::string_view header = input.substr(0, eol), ir = input.substr(eol + 1);
     TargetSpec spec;
     switch (header[0]) {
@@ -52,16 +74,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         spec.kind = TargetKind::Host;
         break;
     default:
+        ++outcomes.rejected;
         return -1;
     }
-    if ((header[1] != 't' && header[1] != 'b') || header[2] < '0' || header[2] > '3')
+    if ((header[1] != 't' && header[1] != 'b') || header[2] < '0' || header[2] > '3') {
+        ++outcomes.rejected;
         return -1;
+    }
     spec.opt_level = header[2] - '0';
 
     MethodTable& table = fuzz_table();
     Function& k = Function::define("k");
+    Type tt;
     try {
-        const Type tt = kernels::parse_type_list(header.substr(3));
+        tt = kernels::parse_type_list(header.substr(3));
+    } catch (const kernels::KernelTypeError&) {
+        ++outcomes.type_errors;
+        return 0;
+    }
+    try {
         const std::vector<Type> params(tt.elements().begin(), tt.elements().end());
         kernels::LlvmIR source =
             header[1] == 't'
@@ -70,8 +101,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         kernels::add_ir_method(table, k, Signature(params), std::move(source));
         kernels::KernelCompiler compiler(table, "fuzz.ir_lowering");
         compiler.compile(k, tt, spec);
+        ++outcomes.compiled;
+    } catch (const IRParseError&) { // typed errors are fine answers to hostile IR
+        ++outcomes.parse_errors;
+    } catch (const kernels::IRConventionError&) {
+        ++outcomes.convention_errors;
+    } catch (const LoweringCrashError&) {
+        ++outcomes.contained_crashes;
+    } catch (const LoweringError&) {
+        ++outcomes.lowering_errors;
     } catch (const Error&) {
-        // A typed error is a fine answer to hostile IR.
+        ++outcomes.other_errors;
     }
     return 0;
 }

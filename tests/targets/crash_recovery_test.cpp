@@ -17,7 +17,9 @@
 
 #include <csignal>
 #include <latch>
+#include <sys/mman.h>
 #include <thread>
+#include <unistd.h>
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
@@ -41,6 +43,14 @@ void skip_without_recovery() {
         GTEST_SKIP() << "crash recovery is turned off (KCACHE_CRASH_RECOVERY=0)";
 }
 
+// A real fault, without undefined behaviour UBSan would stop at first: a store to a page that
+// allows no access.
+void fault() {
+    static void* const page = ::mmap(nullptr, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)),
+                                     PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *static_cast<volatile int*>(page) = 1;
+}
+
 // Recursion the optimiser cannot turn into a loop: each frame keeps a live buffer.
 [[gnu::noinline]] int overflow_stack(int depth) {
     volatile char frame[512];
@@ -60,12 +70,9 @@ TEST(CrashRecovery, FatalErrorsAbortsFaultsAndStackOverflowsAreContained) {
     EXPECT_EQ(aborted->signal, SIGABRT);
     EXPECT_NE(aborted->describe().find("SIGABRT"), std::string::npos);
 
-    auto fault = run_contained(nullptr, [] {
-        volatile int* volatile nowhere = nullptr;
-        *nowhere = 1;
-    });
-    ASSERT_TRUE(fault);
-    EXPECT_EQ(fault->signal, SIGSEGV);
+    auto faulted = run_contained(nullptr, [] { fault(); });
+    ASSERT_TRUE(faulted);
+    EXPECT_EQ(faulted->signal, SIGSEGV);
 
     auto overflow = run_contained(nullptr, [] { overflow_stack(0); });
     ASSERT_TRUE(overflow);
@@ -160,8 +167,7 @@ TEST(CrashRecoveryDeathTest, ACrashOutsideAnyRegionStillEndsTheProcess) {
     EXPECT_DEATH(
         {
             (void)run_contained(nullptr, [] {}); // the handlers are installed
-            volatile int* volatile nowhere = nullptr;
-            *nowhere = 1;
+            fault();
         },
         "");
 }
