@@ -69,11 +69,12 @@ void on_signal(int signal, siginfo_t* info, void* ucontext) {
     // Outside any region: a crash of the program's own. Put back the handlers the process had
     // before kcache and LLVM installed theirs (crash recovery is over for this process), remove
     // the files LLVM was asked to, and let the signal reach the process's handler with its
-    // original information: a fault happens again when this returns; a sent signal is resent.
+    // original information: a fault happens again when this returns; a sent signal, or a trap
+    // (execution would go on after it), is sent again.
     for (int s : kSignals)
         sigaction(s, &original_action[s], nullptr);
     llvm::sys::RunInterruptHandlers();
-    if (info->si_code <= 0 &&
+    if ((info->si_code <= 0 || signal == SIGTRAP) &&
         syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), signal, info) != 0)
         raise(signal);
     (void)ucontext;

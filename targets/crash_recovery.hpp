@@ -7,7 +7,8 @@
 //
 // How: as clang's in-process compiler, under llvm::CrashRecoveryContext (enabled once per
 // process, so that lld's own recovery and LLVM's exit paths find a context), with a fatal-error
-// handler that captures LLVM's message. The jump out of a crash is taken in kcache's own code
+// handler that captures LLVM's message. LLVM's own signal handlers (which lld's first link would
+// install) are installed at the same time, so that kcache's stay on top of them. The jump out of a crash is taken in kcache's own code
 // (sigsetjmp/siglongjmp), because libLLVM's longjmp is one ThreadSanitizer cannot follow.
 // Each thread gets an alternate signal stack on its first region, so that even a stack overflow
 // inside LLVM is contained.

@@ -1,9 +1,12 @@
 // IR method sources through the front end and lowering, for each target. An input is
 //
-//   <target><format><opt><argument types>\n<the IR of kernel @k>
+//   <target><format><opt><signature>\n<the IR of kernel @k>
 //
-// target: n (nvptx), a (amdgpu), h (host); format: t (text) or b (bitcode); opt: 0..3; the
-// argument types as `kcache compile --types` takes them. E.g. "nt2Ptr{Float32},Int32\n...".
+// target: n (nvptx), a (amdgpu), h (host); format: b (bitcode) or t (text); opt: 0..3; signature:
+// a digit picks one of kSignatures, anything else starts the argument types as `kcache compile
+// --types` takes them. E.g. "nt21\n..." or "ht0Ptr{Float64},Int32\n...". Any other byte in the
+// first three places still picks something (by its value), so that mutations of the header are
+// not wasted.
 // The kernel is compiled through a KernelCompiler, whose front end dispatches the generic calls it
 // declares to the kernel library. Any kcache::Error is a fine answer (a LoweringCrashError is a
 // contained crash); anything else -- an uncontained crash, another exception, a hang, a leak --
@@ -43,6 +46,20 @@ struct Outcomes {
 };
 Outcomes outcomes;
 
+// Signatures of the usual kernel shapes, so that most inputs spend their bytes on IR.
+const char* const kSignatures[] = {
+    "Ptr{Float32}",
+    "Ptr{Float32},Int32",
+    "Ptr{Float32},Ptr{Float32},Ptr{Float32},Int32",
+    "Ptr{Float32},Ptr{Float32},Int32",
+    "Float32,Ptr{Float32},Float32,Ptr{Float32},Int32",
+    "Int32,Int32,Ptr{Int32}",
+    "Ptr{Float64},Ptr{Float64},Int32",
+    "Ptr{Int32},Int32",
+    "Float16,Ptr{Float16},Int32",
+    "Ptr{Int8},Int64,Bool",
+};
+
 // The table kernels are defined in: over the global one, where the library lives.
 MethodTable& fuzz_table() {
     static MethodTable& table = []() -> MethodTable& {
@@ -57,37 +74,29 @@ MethodTable& fuzz_table() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
     const std::size_t eol = input.find('\n');
-    if (eol == std::string_view::npos || eol < 3 || eol + 1 == input.size()) {
+    if (eol == std::string_view::npos || eol < 4 || eol + 1 == input.size()) {
         ++outcomes.rejected;
         return -1; // not an input of this harness: keep it out of the corpus
     }
     const std::string_view header = input.substr(0, eol), ir = input.substr(eol + 1);
+    static constexpr std::string_view kTargets = "nah";
+    static constexpr TargetKind kKinds[] = {TargetKind::Nvptx, TargetKind::Amdgpu,
+                                            TargetKind::Host};
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(header[i]); };
     TargetSpec spec;
-    switch (header[0]) {
-    case 'n':
-        spec.kind = TargetKind::Nvptx;
-        break;
-    case 'a':
-        spec.kind = TargetKind::Amdgpu;
-        break;
-    case 'h':
-        spec.kind = TargetKind::Host;
-        break;
-    default:
-        ++outcomes.rejected;
-        return -1;
-    }
-    if ((header[1] != 't' && header[1] != 'b') || header[2] < '0' || header[2] > '3') {
-        ++outcomes.rejected;
-        return -1;
-    }
-    spec.opt_level = header[2] - '0';
+    const std::size_t target = kTargets.find(header[0]);
+    spec.kind = kKinds[target != std::string_view::npos ? target : byte(0) % 3];
+    const bool bitcode = header[1] == 'b';
+    spec.opt_level = header[2] >= '0' && header[2] <= '3' ? header[2] - '0' : byte(2) % 4;
+    const std::string_view types = header.size() == 4 && header[3] >= '0' && header[3] <= '9'
+                                       ? kSignatures[header[3] - '0']
+                                       : header.substr(3);
 
     MethodTable& table = fuzz_table();
     Function& k = Function::define("k");
     Type tt;
     try {
-        tt = kernels::parse_type_list(header.substr(3));
+        tt = kernels::parse_type_list(types);
     } catch (const kernels::KernelTypeError&) {
         ++outcomes.type_errors;
         return 0;
@@ -95,9 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         const std::vector<Type> params(tt.elements().begin(), tt.elements().end());
         kernels::LlvmIR source =
-            header[1] == 't'
-                ? kernels::LlvmIR::text(std::string(ir))
-                : kernels::LlvmIR::bitcode(std::vector<std::uint8_t>(ir.begin(), ir.end()));
+            bitcode ? kernels::LlvmIR::bitcode(std::vector<std::uint8_t>(ir.begin(), ir.end()))
+                    : kernels::LlvmIR::text(std::string(ir));
         kernels::add_ir_method(table, k, Signature(params), std::move(source));
         kernels::KernelCompiler compiler(table, "fuzz.ir_lowering");
         compiler.compile(k, tt, spec);
