@@ -80,14 +80,16 @@ ModulePtr load_ir(const LlvmIR& src, const MethodInstance& mi, const TargetSpec&
         m.reset(parse_ir(src.code, ctx, where).release());
     } else {
         auto buffer = llvm::MemoryBufferRef(llvm::StringRef(src.code), where);
-        llvm::Expected<std::unique_ptr<llvm::Module>> parsed(nullptr);
-        kcache::detail::contain(&ctx, "parse", {"", where, ""},
-                                [&] { parsed = llvm::parseBitcodeFile(buffer, ctx); });
-        if (!parsed) {
-            std::string msg = llvm::toString(parsed.takeError());
-            throw IRConventionError("cannot read bitcode: " + msg, where, "", 0);
-        }
-        m.reset(parsed->release());
+        std::string error;
+        kcache::detail::contain(&ctx, "parse", {"", where, ""}, [&] {
+            auto parsed = llvm::parseBitcodeFile(buffer, ctx);
+            if (parsed)
+                m.reset(parsed->release());
+            else
+                error = llvm::toString(parsed.takeError());
+        });
+        if (!m)
+            throw IRConventionError("cannot read bitcode: " + error, where, "", 0);
     }
     m->setModuleIdentifier(where);
 

@@ -157,20 +157,24 @@ void NvptxTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSpe
         // from disk, so LLVM reads it in a region, like any input.
         const detail::CompileSubject subject{kernel.getName().str(), m.getModuleIdentifier(),
                                              to_string(spec)};
-        llvm::Expected<std::unique_ptr<llvm::Module>> lib(nullptr);
+        std::unique_ptr<llvm::Module> lib;
+        std::string error;
         detail::contain(&ctx, "read libdevice", subject, [&] {
-            lib = llvm::getLazyBitcodeModule(libdevice_->buffer->getMemBufferRef(), ctx);
+            auto read = llvm::getLazyBitcodeModule(libdevice_->buffer->getMemBufferRef(), ctx);
+            if (read)
+                lib = std::move(*read);
+            else
+                error = detail::take_message(read.takeError());
         });
         if (!lib)
-            throw LoweringError("cannot read libdevice " + options_.libdevice_path + ": " +
-                                detail::take_message(lib.takeError()));
-        (*lib)->setTargetTriple(m.getTargetTriple());
-        (*lib)->setDataLayout(m.getDataLayout());
+            throw LoweringError("cannot read libdevice " + options_.libdevice_path + ": " + error);
+        lib->setTargetTriple(m.getTargetTriple());
+        lib->setDataLayout(m.getDataLayout());
         detail::DiagnosticScope diags(ctx); // the linker reports through the context
         bool failed = false;
         // Linking materialises the bitcode read from disk: in a region, like any LLVM input.
         detail::contain(&ctx, "link libdevice", subject, [&] {
-            failed = llvm::Linker::linkModules(m, std::move(*lib), llvm::Linker::LinkOnlyNeeded);
+            failed = llvm::Linker::linkModules(m, std::move(lib), llvm::Linker::LinkOnlyNeeded);
         });
         if (failed)
             throw LoweringError("linking libdevice " + options_.libdevice_path +
