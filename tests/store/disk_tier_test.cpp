@@ -22,7 +22,7 @@ using namespace store;
 using kernels::Digest;
 
 ContentKey key_n(int n) {
-    ContentKey k{compile_env({TargetKind::Host, "", 2}), Digest{}};
+    ContentKey k{compile_env({TargetKind::host(), "", 2}), Digest{}};
     k.ir.bytes[0] = static_cast<std::uint8_t>(n);
     k.ir.bytes[1] = static_cast<std::uint8_t>(n >> 8);
     return k;
@@ -30,7 +30,7 @@ ContentKey key_n(int n) {
 
 ArtifactPtr artifact_n(int n, std::size_t size = 2000) {
     auto a = std::make_shared<Artifact>();
-    a->kind = TargetKind::Host;
+    a->kind = TargetKind::host();
     a->format = "object";
     a->kernel_symbol = "kcache_kernel";
     a->bytes.assign(size, static_cast<std::uint8_t>(n));
@@ -39,7 +39,8 @@ ArtifactPtr artifact_n(int n, std::size_t size = 2000) {
 
 std::shared_ptr<const ActionEntry> action_n(int n) {
     auto e = std::make_shared<ActionEntry>();
-    e->key = ActionKey{compile_env({TargetKind::Host, "", 2}), Digest{}, "f", "Float32", "global"};
+    e->key =
+        ActionKey{compile_env({TargetKind::host(), "", 2}), Digest{}, "f", "Float32", "global"};
     e->key.entry_source.bytes[0] = static_cast<std::uint8_t>(n);
     e->ir = key_n(n).ir;
     e->dispatches.push_back({"g", "Float32", "global", Digest{}});
