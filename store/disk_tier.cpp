@@ -370,13 +370,15 @@ ArtifactPtr DiskTier::put(const ContentKey& key, ArtifactPtr artifact) {
     return artifact;
 }
 
-std::shared_ptr<const ActionEntry> DiskTier::get(const ActionKey& key) {
-    return load<std::shared_ptr<const ActionEntry>>(
-        true, key.digest(),
-        [&](std::span<const std::uint8_t> bytes) { return decode_action(bytes, key, seal_); });
+ActionHit DiskTier::get(const ActionKey& key) {
+    return {load<std::shared_ptr<const ActionEntry>>(true, key.digest(),
+                                                     [&](std::span<const std::uint8_t> bytes) {
+                                                         return decode_action(bytes, key, seal_);
+                                                     }),
+            nullptr};
 }
 
-void DiskTier::put(const std::shared_ptr<const ActionEntry>& entry) {
+void DiskTier::put(const std::shared_ptr<const ActionEntry>& entry, const ArtifactPtr&) {
     if (entry)
         write(true, entry->key.digest(), encode_action(*entry, seal_));
 }

@@ -65,8 +65,8 @@ public:
     std::string_view name() const override { return "disk"; }
     ArtifactPtr get(const ContentKey& key) override;
     ArtifactPtr put(const ContentKey& key, ArtifactPtr artifact) override;
-    std::shared_ptr<const ActionEntry> get(const ActionKey& key) override;
-    void put(const std::shared_ptr<const ActionEntry>& entry) override;
+    ActionHit get(const ActionKey& key) override;
+    void put(const std::shared_ptr<const ActionEntry>& entry, const ArtifactPtr& content) override;
     std::unique_ptr<CompileLock> lock(const ContentKey& key) override;
     TierStats stats() const override;
 
