@@ -7,6 +7,7 @@
 #include "store/canonical_ir.hpp"
 #include "store/disk_tier.hpp"
 #include "store/memory_tier.hpp"
+#include "store/redis_tier.hpp"
 
 namespace kcache::store {
 namespace {
@@ -209,6 +210,8 @@ std::vector<std::unique_ptr<Tier>> make_tiers(const StoreConfig& config) {
         else
             log().warn("kcache store: the disk tier is off: {}", why);
     }
+    if (config.redis)
+        tiers.push_back(std::make_unique<RedisTier>(*config.redis));
     return tiers;
 }
 

@@ -78,7 +78,8 @@ private:
 };
 
 /// The tiers `config` asks for, fastest first: memory; then the disk when it is on and its
-/// directory is accepted (otherwise one warning says why it is off). New tiers register here.
+/// directory is accepted (otherwise one warning says why it is off); then Redis when
+/// KCACHE_REDIS named servers. New tiers register here.
 std::vector<std::unique_ptr<Tier>> make_tiers(const StoreConfig& config);
 
 /// The process's store, configured from the environment (StoreConfig::from_environment) the
