@@ -104,11 +104,7 @@ private:
     std::mutex warned_mutex_;
     std::set<std::string> warned_;
 
-    struct Counters {
-        std::atomic<std::uint64_t> hits{0}, misses{0}, bytes_read{0}, bytes_written{0}, corrupt{0},
-            evictions{0}, lock_waits{0}, errors{0};
-    };
-    mutable Counters counters_;
+    TierCounters counters_;
 };
 
 } // namespace kcache::store

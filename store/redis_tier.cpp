@@ -110,12 +110,10 @@ void RedisTier::flush() {
     queue_->flush();
 }
 
-void RedisTier::note(const std::string& message) {
+void RedisTier::note(std::string_view kind, const std::string& message) {
     {
         std::lock_guard lock(noted_mutex_);
-        if (noted_.size() > 1024)
-            noted_.clear();
-        if (!noted_.insert(message).second) {
+        if (!noted_.emplace(kind).second) {
             log().debug("kcache store: Redis: {}", message);
             return;
         }
@@ -163,8 +161,9 @@ void RedisTier::bad_value(const Digest& digest, const std::string& key, const st
         bad_.insert(digest);
     }
     log().debug("kcache store: Redis value {} not used: {}", key, why);
-    note(std::string(rejected ? "rejected" : "corrupt") + " values found (e.g. " + key + ": " +
-         why + "); compiling instead");
+    note(rejected ? "rejected" : "corrupt", std::string(rejected ? "rejected" : "corrupt") +
+                                                " values found (e.g. " + key + ": " + why +
+                                                "); compiling instead");
 }
 
 bool RedisTier::take_bad(const Digest& digest) {
@@ -224,8 +223,8 @@ ActionHit RedisTier::get(const ActionKey& key) {
 void RedisTier::upload(Upload u, std::uint64_t bytes) {
     if (!queue_->push(std::move(u), bytes)) {
         counters_.dropped.fetch_add(1, std::memory_order_relaxed);
-        note("the upload queue is full (" + std::to_string(options_.queue_bytes) +
-             " bytes); uploads are dropped until it drains");
+        note("queue full", "the upload queue is full (" + std::to_string(options_.queue_bytes) +
+                               " bytes); uploads are dropped until it drains");
     }
 }
 
@@ -304,9 +303,10 @@ void RedisTier::send(std::size_t server, std::vector<Upload*>& uploads) {
             }
             if (value.size() > options_.max_value_bytes) {
                 counters_.dropped.fetch_add(1, std::memory_order_relaxed);
-                note("an entry of " + std::to_string(value.size()) +
-                     " bytes is over the Redis value limit of " +
-                     std::to_string(options_.max_value_bytes) + " bytes; not uploaded");
+                note("value limit", "an entry of " + std::to_string(value.size()) +
+                                        " bytes is over the Redis value limit of " +
+                                        std::to_string(options_.max_value_bytes) +
+                                        " bytes; not uploaded");
                 continue;
             }
             bytes += value.size();
@@ -364,8 +364,9 @@ std::unique_ptr<CompileLock> RedisTier::lock(const ContentKey& key) {
         if (!waited)
             counters_.lock_waits.fetch_add(1, std::memory_order_relaxed);
         if (std::chrono::steady_clock::now() + pause >= deadline) {
-            note("another machine compiling the same code held its lock past the " +
-                 std::to_string(options_.lock_timeout.count()) + " ms timeout; compiling here too");
+            note("lock timeout", "another machine compiling the same code held its lock past the " +
+                                     std::to_string(options_.lock_timeout.count()) +
+                                     " ms timeout; compiling here too");
             return nullptr;
         }
         std::this_thread::sleep_for(pause);
@@ -374,18 +375,7 @@ std::unique_ptr<CompileLock> RedisTier::lock(const ContentKey& key) {
 }
 
 TierStats RedisTier::stats() const {
-    TierStats s;
-    s.hits = counters_.hits.load(std::memory_order_relaxed);
-    s.misses = counters_.misses.load(std::memory_order_relaxed);
-    s.bytes_read = counters_.bytes_read.load(std::memory_order_relaxed);
-    s.bytes_written = counters_.bytes_written.load(std::memory_order_relaxed);
-    s.corrupt = counters_.corrupt.load(std::memory_order_relaxed);
-    s.lock_waits = counters_.lock_waits.load(std::memory_order_relaxed);
-    s.errors = counters_.errors.load(std::memory_order_relaxed);
-    s.rejected = counters_.rejected.load(std::memory_order_relaxed);
-    s.dropped = counters_.dropped.load(std::memory_order_relaxed);
-    s.backoffs = counters_.backoffs.load(std::memory_order_relaxed);
-    return s;
+    return counters_.snapshot();
 }
 
 } // namespace kcache::store

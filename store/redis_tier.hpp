@@ -48,6 +48,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -96,7 +97,8 @@ private:
     void drain(std::vector<Upload>& batch);
     void send(std::size_t server, std::vector<Upload*>& uploads);
     void count(RedisServer::Outcome outcome, const std::string& error);
-    void note(const std::string& message);
+    /// Logs `message` as a warning the first time for its kind, then at debug level.
+    void note(std::string_view kind, const std::string& message);
 
     const RedisOptions options_;
     const Seal seal_;
@@ -110,13 +112,9 @@ private:
     std::unordered_set<Digest, DigestHash> bad_; // content keys whose value was bad
 
     std::mutex noted_mutex_;
-    std::unordered_set<std::string> noted_;
+    std::set<std::string, std::less<>> noted_; // kinds warned about
 
-    struct Counters {
-        std::atomic<std::uint64_t> hits{0}, misses{0}, bytes_read{0}, bytes_written{0}, corrupt{0},
-            lock_waits{0}, errors{0}, rejected{0}, dropped{0}, backoffs{0};
-    };
-    mutable Counters counters_;
+    TierCounters counters_;
 
     // Last: destroyed first, so that its thread drains while everything above still exists.
     std::unique_ptr<WriteBehind<Upload>> queue_;

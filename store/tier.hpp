@@ -11,6 +11,7 @@
 #include "store/entry.hpp"
 #include "store/keys.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -30,6 +31,21 @@ struct TierStats {
     std::uint64_t rejected = 0; ///< values whose MAC did not verify (or that had none)
     std::uint64_t dropped = 0;  ///< uploads dropped: the queue was full or the server backing off
     std::uint64_t backoffs = 0; ///< operations skipped because their server was backing off
+};
+
+/// TierStats as counters that a tier's threads bump concurrently (relaxed: statistics, not
+/// synchronisation).
+struct TierCounters {
+    std::atomic<std::uint64_t> hits{0}, misses{0}, bytes_read{0}, bytes_written{0}, corrupt{0},
+        evictions{0}, lock_waits{0}, errors{0}, rejected{0}, dropped{0}, backoffs{0};
+
+    TierStats snapshot() const {
+        constexpr auto relaxed = std::memory_order_relaxed;
+        return {hits.load(relaxed),          misses.load(relaxed),  bytes_read.load(relaxed),
+                bytes_written.load(relaxed), corrupt.load(relaxed), evictions.load(relaxed),
+                lock_waits.load(relaxed),    errors.load(relaxed),  rejected.load(relaxed),
+                dropped.load(relaxed),       backoffs.load(relaxed)};
+    }
 };
 
 /// An action entry, and the content it names when the tier keeps the two together (so that a
