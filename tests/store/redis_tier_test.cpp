@@ -220,19 +220,28 @@ TEST(RedisTier, AServerBackAfterItsBackoffIsUsedAgain) {
     EXPECT_EQ(a->bytes, artifact_n(2)->bytes);
 }
 
+// A socket listening on a free loopback port; the port in `port`.
+int listen_on_loopback(int backlog, int& port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd, backlog), 0);
+    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port = ntohs(a.sin_port);
+    return fd;
+}
+
 // A listening socket whose accept queue is full: a connect to it is never answered.
 class Unanswered {
 public:
-    Unanswered() {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    Unanswered() : listener_(listen_on_loopback(0, port_)) {
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        EXPECT_EQ(::listen(listener_, 0), 0);
-        EXPECT_EQ(::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len), 0);
-        port_ = ntohs(a.sin_port);
+        a.sin_port = htons(static_cast<std::uint16_t>(port_));
         filler_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); // takes the one slot
         EXPECT_EQ(::connect(filler_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     }
@@ -243,7 +252,7 @@ public:
     int port() const { return port_; }
 
 private:
-    int listener_ = -1, filler_ = -1, port_ = 0;
+    int port_ = 0, listener_ = -1, filler_ = -1;
 };
 
 TEST(RedisTier, NothingWaitsPastTheTimeouts) {
@@ -451,16 +460,8 @@ TEST(RedisTier, ALockIsBoundedInTimeAndReleasedOnlyByItsOwner) {
 // A server on a loopback port that answers every connection with `answer(fd)`.
 class FakeServer {
 public:
-    explicit FakeServer(std::function<void(int)> answer) : answer_(std::move(answer)) {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        EXPECT_EQ(::listen(listener_, 4), 0);
-        EXPECT_EQ(::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len), 0);
-        port_ = ntohs(a.sin_port);
+    explicit FakeServer(std::function<void(int)> answer)
+        : answer_(std::move(answer)), listener_(listen_on_loopback(4, port_)) {
         thread_ = std::thread([this] {
             for (;;) {
                 const int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -482,7 +483,7 @@ public:
 
 private:
     std::function<void(int)> answer_;
-    int listener_ = -1, port_ = 0;
+    int port_ = 0, listener_ = -1;
     std::thread thread_;
 };
 
