@@ -22,6 +22,14 @@ constexpr std::string_view kReleaseScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
     "return 0";
 
+// Takes the lock unless the content entry is already there (ARGV[3] "1": its value is known bad,
+// take the lock anyway), in one step, so that a waiter never locks what a holder just
+// published: 1 taken, 2 the entry is there, 0 held by another.
+constexpr std::string_view kAcquireScript =
+    "if ARGV[3] == '0' and redis.call('EXISTS', KEYS[2]) == 1 then return 2 end "
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
+    "return 0";
+
 std::string owner_prefix() {
     char host[256] = {};
     if (::gethostname(host, sizeof host - 1) != 0)
@@ -346,20 +354,20 @@ std::unique_ptr<CompileLock> RedisTier::lock(const ContentKey& key) {
         owner_prefix_ + ":" + std::to_string(lock_counter_.fetch_add(1, std::memory_order_relaxed));
     const std::string ttl_ms =
         std::to_string(std::max<std::int64_t>(options_.lock_timeout.count(), 1));
-    const RedisCommand commands[] = {{"SET", lock_key, owner, "NX", "PX", ttl_ms},
-                                     {"EXISTS", content_key}};
     const auto deadline = std::chrono::steady_clock::now() + options_.lock_timeout;
     auto pause = std::chrono::milliseconds(2);
     std::vector<RedisReply> replies;
     for (bool waited = false;; waited = true) {
+        const RedisCommand commands[] = {{"EVAL", kAcquireScript, "2", lock_key, content_key, owner,
+                                          ttl_ms, known_bad(digest) ? "1" : "0"}};
         std::string error;
         const auto outcome = server.run(commands, replies, error);
         count(outcome, error);
         if (outcome != RedisServer::Outcome::Done)
             return nullptr; // compile without it
-        if (replies[0].is_ok())
+        if (replies[0].integer() == 1)
             return std::make_unique<Lock>(*this, index, lock_key, owner);
-        if (replies[1].integer() > 0 && !known_bad(digest)) // published meanwhile: read it
+        if (replies[0].integer() == 2) // published meanwhile: read it
             return std::make_unique<Lock>(*this, index, std::string(), std::string());
         if (!waited)
             counters_.lock_waits.fetch_add(1, std::memory_order_relaxed);

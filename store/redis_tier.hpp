@@ -29,8 +29,9 @@
 // (store/redis_server.hpp), and every operation on it meanwhile is a miss or a dropped upload.
 //
 // Compile once across machines: lock() takes kcache:v1:lock:<hex> with SET NX PX (the value
-// names its owner; it expires after the lock timeout if its holder dies). A waiter polls, in one
-// round trip each time, for the lock and for the content entry, backing off from 2 ms to 50 ms,
+// names its owner; it expires after the lock timeout if its holder dies), in a Lua script that
+// takes it only while the content entry is absent. A waiter polls, one round trip each time,
+// for the lock and for the content entry, backing off from 2 ms to 50 ms,
 // until it holds the lock, the entry is there, or the lock timeout passes (then it compiles
 // too). The holder's release goes through the upload queue behind its uploads, so the lock is
 // gone only once the entry is readable; a Lua script deletes it only if the holder still owns
