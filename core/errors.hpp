@@ -2,6 +2,7 @@
 // so that a caller can report it without reconstructing context.
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -39,6 +40,18 @@ public:
 
 private:
     std::string name_;
+};
+
+/// Text that does not name a type (Type::parse): the message quotes the text, cut to a sane
+/// length, and says where and why parsing stopped.
+class TypeParseError : public Error {
+public:
+    TypeParseError(const std::string& what, std::size_t offset) : Error(what), offset_(offset) {}
+    /// 0-based byte offset in the text where parsing stopped.
+    std::size_t offset() const { return offset_; }
+
+private:
+    std::size_t offset_;
 };
 
 /// A type declaration that contradicts the lattice (redeclared with another supertype, ...).

@@ -1,7 +1,10 @@
 #include "core/log.hpp"
 
+#include "core/excerpt.hpp"
+
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -14,18 +17,27 @@ std::shared_ptr<spdlog::logger> make_logger() {
     auto logger = std::make_shared<spdlog::logger>(
         "kcache", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     logger->set_pattern("[%H:%M:%S.%e] [kcache] [%^%l%$] %v");
-    spdlog::level::level_enum level = spdlog::level::warn;
+    logger->set_level(spdlog::level::warn);
     if (const char* env = std::getenv("KCACHE_LOG"); env && *env) {
-        auto parsed = spdlog::level::from_str(env);
-        // from_str maps anything unknown to off; only accept "off" when it was asked for.
-        if (parsed != spdlog::level::off || std::string_view(env) == "off")
-            level = parsed;
+        if (auto level = parse_log_level(env))
+            logger->set_level(*level);
+        else
+            logger->warn("KCACHE_LOG='{}' is not a level (trace, debug, info, warn, error, "
+                         "critical, off); logging at warn",
+                         excerpt(env));
     }
-    logger->set_level(level);
     return logger;
 }
 
 } // namespace
+
+std::optional<spdlog::level::level_enum> parse_log_level(std::string_view value) {
+    // from_str maps anything it does not know to off: accept off only when it was asked for.
+    const auto level = spdlog::level::from_str(std::string(value));
+    if (level == spdlog::level::off && value != "off")
+        return std::nullopt;
+    return level;
+}
 
 spdlog::logger& log() {
     static const std::shared_ptr<spdlog::logger> logger = make_logger();

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/errors.hpp"
+#include "core/excerpt.hpp"
 #include "core/hash.hpp"
 
 namespace kcache {
@@ -278,25 +279,216 @@ std::uint64_t Type::id() const {
 std::string Type::str() const {
     if (!node_)
         return "<null type>";
-    switch (node_->kind) {
-    case TypeKind::Abstract:
-    case TypeKind::Concrete:
-    case TypeKind::TypeVar:
-        return node_->name;
-    case TypeKind::Pointer: {
-        std::string s = "Ptr{" + node_->params[0].str();
-        if (node_->address_space != AddressSpace::Global)
-            s += std::string(", ") + std::string(to_string(node_->address_space));
-        return s + "}";
+    // Depth-first with an explicit stack: types built in code may nest deeper than any stack.
+    std::string out;
+    struct Frame {
+        const TypeNode* node;
+        std::size_t next; // the parameter to print next
+    };
+    std::vector<Frame> stack;
+    auto open = [&](const TypeNode* n) {
+        switch (n->kind) {
+        case TypeKind::Pointer:
+            out += "Ptr{";
+            stack.push_back({n, 0});
+            return;
+        case TypeKind::Tuple:
+            out += "Tuple{";
+            stack.push_back({n, 0});
+            return;
+        case TypeKind::Abstract:
+        case TypeKind::Concrete:
+        case TypeKind::TypeVar:
+            out += n->name;
+            return;
+        }
+    };
+    open(node_);
+    while (!stack.empty()) {
+        const TypeNode* n = stack.back().node;
+        if (std::size_t i = stack.back().next++; i < n->params.size()) {
+            if (i > 0)
+                out += ", ";
+            open(n->params[i].node());
+            continue;
+        }
+        if (n->kind == TypeKind::Pointer && n->address_space != AddressSpace::Global) {
+            out += ", ";
+            out += to_string(n->address_space);
+        }
+        out += '}';
+        stack.pop_back();
     }
-    case TypeKind::Tuple: {
-        std::string s = "Tuple{";
-        for (std::size_t i = 0; i < node_->params.size(); ++i)
-            s += (i ? ", " : "") + node_->params[i].str();
-        return s + "}";
+    return out;
+}
+
+namespace {
+
+// Type::parse: one pass over the text with an explicit stack of the open Ptr{ and Tuple{.
+class TypeParser {
+public:
+    TypeParser(std::string_view text, bool list) : text_(text), list_(list) {}
+
+    Type run() {
+        if (list_) {
+            skip_blanks();
+            if (pos_ == text_.size())
+                return Type::tuple({});
+            stack_.push_back({Open::List, {}, pos_});
+        }
+        for (;;) {
+            Type value = next_value();
+            // Close every frame the value completes; stop at one that wants another element.
+            for (;;) {
+                skip_blanks();
+                if (stack_.empty()) {
+                    if (pos_ != text_.size())
+                        fail("unexpected '" + excerpt(text_.substr(pos_, 1)) + "' after the type");
+                    return value;
+                }
+                Frame& top = stack_.back();
+                top.elements.push_back(value);
+                if (top.kind == Open::Ptr) {
+                    value = close_pointer(top);
+                } else if (accept(',')) {
+                    break; // the next element follows
+                } else if (top.kind == Open::Tuple && accept('}')) {
+                    value = Type::tuple(top.elements);
+                } else if (top.kind == Open::List && pos_ == text_.size()) {
+                    value = Type::tuple(top.elements);
+                } else {
+                    fail(top.kind == Open::List ? "expected ',' or the end of the list"
+                                                : "expected ',' or '}' in Tuple{...}");
+                }
+                stack_.pop_back();
+            }
+        }
     }
+
+private:
+    enum class Open { Ptr, Tuple, List };
+    struct Frame {
+        Open kind;
+        std::vector<Type> elements;
+        std::size_t start; // where the frame's text starts, for messages
+    };
+
+    static bool name_char(char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+               u == '_' || u == '.' || u >= 0x80;
     }
-    return "<bad type>";
+
+    [[noreturn]] void fail(const std::string& why) const {
+        const bool at_end = pos_ >= text_.size();
+        throw TypeParseError("cannot parse type '" + excerpt(text_, pos_) + "': " + why +
+                                 (at_end ? " at its end" : " at byte " + std::to_string(pos_)),
+                             pos_);
+    }
+
+    void skip_blanks() {
+        while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
+                                       text_[pos_] == '\n' || text_[pos_] == '\r'))
+            ++pos_;
+    }
+
+    bool accept(char c) {
+        if (pos_ < text_.size() && text_[pos_] == c) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+
+    std::string_view name() {
+        skip_blanks();
+        const std::size_t start = pos_;
+        while (pos_ < text_.size() && name_char(text_[pos_]))
+            ++pos_;
+        return text_.substr(start, pos_ - start);
+    }
+
+    // A nominal type, or the head of a Ptr{ or Tuple{ (then pushed, and the loop goes on).
+    Type next_value() {
+        for (;;) {
+            const std::size_t start = pos_;
+            std::string_view n = name();
+            if (n.empty())
+                fail(pos_ == text_.size()
+                         ? "expected a type name"
+                         : "expected a type name, not '" + excerpt(text_.substr(pos_, 1)) + "'");
+            skip_blanks();
+            if (!accept('{')) {
+                if (auto t = Type::find(n))
+                    return *t;
+                pos_ = start;
+                skip_blanks();
+                fail(n == "Ptr" || n == "Tuple" ? std::string(n) + " needs its parameters in {}"
+                                                : "unknown type '" + excerpt(n) + "'");
+            }
+            if (n != "Ptr" && n != "Tuple") {
+                pos_ = start;
+                skip_blanks();
+                fail("'" + excerpt(n) + "' takes no parameters (only Ptr{...} and Tuple{...} do)");
+            }
+            if (stack_.size() - (list_ ? 1 : 0) >= Type::kMaxParseDepth) {
+                pos_ = start;
+                skip_blanks();
+                fail("types nest deeper than " + std::to_string(Type::kMaxParseDepth) + " levels");
+            }
+            stack_.push_back({n == "Ptr" ? Open::Ptr : Open::Tuple, {}, start});
+            skip_blanks();
+            if (n == "Tuple" && accept('}')) { // Tuple{}
+                stack_.pop_back();
+                return Type::tuple({});
+            }
+        }
+    }
+
+    // After the element of a Ptr{: an optional address space, then '}'.
+    Type close_pointer(const Frame& frame) {
+        AddressSpace space = AddressSpace::Global;
+        if (accept(',')) {
+            const std::size_t at = pos_;
+            std::string_view s = name();
+            bool known = false;
+            for (auto a : {AddressSpace::Generic, AddressSpace::Global, AddressSpace::Shared,
+                           AddressSpace::Constant, AddressSpace::Local})
+                if (to_string(a) == s) {
+                    space = a;
+                    known = true;
+                }
+            if (!known) {
+                pos_ = at;
+                skip_blanks();
+                fail("expected an address space (generic, global, shared, constant, local)");
+            }
+            skip_blanks();
+        }
+        if (!accept('}'))
+            fail("expected '}' closing the Ptr{ at byte " + std::to_string(frame.start));
+        try {
+            return Type::pointer(frame.elements.front(), space);
+        } catch (const Error& e) {
+            pos_ = frame.start;
+            fail(e.what());
+        }
+    }
+
+    std::string_view text_;
+    bool list_;
+    std::size_t pos_ = 0;
+    std::vector<Frame> stack_;
+};
+
+} // namespace
+
+Type Type::parse(std::string_view text) {
+    return TypeParser(text, false).run();
+}
+
+Type Type::parse_list(std::string_view text) {
+    return TypeParser(text, true).run();
 }
 
 Type Type::pointer(Type element, AddressSpace space) {

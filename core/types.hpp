@@ -71,7 +71,23 @@ public:
     std::span<const Type> elements() const;
 
     /// Julia-style text: "Float32", "Ptr{Float32}", "Ptr{Float32, shared}", "Tuple{Int32, T}".
+    /// Linear in the size of the text, without recursion.
     std::string str() const;
+
+    /// The type `text` names, written as str() writes it: "Float32", "Ptr{Float32}",
+    /// "Ptr{Int32, shared}", "Tuple{Int32, Ptr{Float32}}", "Tuple{}"; blanks around names, braces
+    /// and commas are ignored. `parse(t.str()) == t` for every type except type variables (they
+    /// mean something only inside a signature) and nominal types whose names are not identifiers
+    /// (ASCII letters and digits, '_', '.', and non-ASCII UTF-8). Linear in the text, without
+    /// recursion; braces may nest kMaxParseDepth deep. Throws TypeParseError, which quotes the
+    /// text (cut to kExcerptBytes) and says where it went wrong.
+    static Type parse(std::string_view text);
+    /// A comma-separated list of types, "Float32, Ptr{Float32}", as their Tuple type; blank text
+    /// is the empty tuple. Throws TypeParseError.
+    static Type parse_list(std::string_view text);
+    /// How deep braces may nest in parse(): far beyond any argument type, far below what would
+    /// strain the stack of the code that walks types.
+    static constexpr int kMaxParseDepth = 64;
 
     bool valid() const { return node_ != nullptr; }
     explicit operator bool() const { return valid(); }

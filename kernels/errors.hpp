@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/errors.hpp"
+#include "core/excerpt.hpp"
 
 #include <exception>
 #include <string>
@@ -16,7 +17,7 @@ namespace kcache::kernels {
 class IRConventionError : public Error {
 public:
     IRConventionError(const std::string& what, std::string method, std::string symbol, int line)
-        : Error(what + " [method " + method + (symbol.empty() ? "" : ", @" + symbol) +
+        : Error(what + " [method " + method + (symbol.empty() ? "" : ", @" + excerpt(symbol)) +
                 (line > 0 ? ", line " + std::to_string(line) : "") + "]"),
           method_(std::move(method)), symbol_(std::move(symbol)), line_(line) {}
     /// The method instance whose IR broke the convention, e.g. "k(::Ptr{Float32})".

@@ -1,12 +1,17 @@
 #include "kernels/ir_method.hpp"
 
+#include "core/excerpt.hpp"
 #include "core/method_instance.hpp"
 #include "kernels/errors.hpp"
 #include "kernels/type_names.hpp"
+#include "targets/crash_recovery.hpp"
 #include "targets/ir.hpp"
+#include "targets/target.hpp"
+#include "targets/target_errors.hpp"
 
 #include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
 #include <llvm/Support/Error.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
@@ -64,20 +69,34 @@ int symbol_line(std::string_view text, std::string_view symbol) {
 
 namespace detail {
 
-std::unique_ptr<llvm::Module> load_ir(const LlvmIR& src, const MethodInstance& mi,
-                                      llvm::LLVMContext& ctx, std::string& entry_name) {
+void verify_method(llvm::Module& m, const MethodInstance& mi, const std::string& symbol,
+                   const TargetSpec& spec) {
+    kcache::detail::contain(&m.getContext(), "verify", {symbol, mi.str(), to_string(spec)}, [&] {
+        std::string msg;
+        llvm::raw_string_ostream os(msg);
+        if (llvm::verifyModule(m, &os))
+            throw VerifierError("IR of " + mi.str() + " fails verification: " + msg, symbol);
+    });
+}
+
+ModulePtr load_ir(const LlvmIR& src, const MethodInstance& mi, const TargetSpec& spec,
+                  llvm::LLVMContext& ctx, std::string& entry_name) {
     const std::string where = mi.str();
-    std::unique_ptr<llvm::Module> m;
+    ModulePtr m;
     if (src.format == LlvmIR::Format::Text) {
-        m = parse_ir(src.code, ctx, where);
+        m.reset(parse_ir(src.code, ctx, where).release());
     } else {
         auto buffer = llvm::MemoryBufferRef(llvm::StringRef(src.code), where);
-        auto parsed = llvm::parseBitcodeFile(buffer, ctx);
-        if (!parsed) {
-            std::string msg = llvm::toString(parsed.takeError());
-            throw IRConventionError("cannot read bitcode: " + msg, where, "", 0);
-        }
-        m = std::move(*parsed);
+        std::string error;
+        kcache::detail::contain(&ctx, "parse", {"", where, ""}, [&] {
+            auto parsed = llvm::parseBitcodeFile(buffer, ctx);
+            if (parsed)
+                m.reset(parsed->release());
+            else
+                error = llvm::toString(parsed.takeError());
+        });
+        if (!m)
+            throw IRConventionError("cannot read bitcode: " + error, where, "", 0);
     }
     m->setModuleIdentifier(where);
 
@@ -86,8 +105,16 @@ std::unique_ptr<llvm::Module> load_ir(const LlvmIR& src, const MethodInstance& m
     auto line_of = [&](std::string_view sym) { return text ? symbol_line(src.code, sym) : 0; };
     llvm::Function* entry = m->getFunction(entry_name);
     if (!entry || entry->isDeclaration())
-        throw IRConventionError("the IR does not define the entry function @" + entry_name, where,
-                                entry_name, line_of(entry_name));
+        throw IRConventionError("the IR does not define the entry function @" + excerpt(entry_name),
+                                where, entry_name, line_of(entry_name));
+    // Everything below walks the IR: only IR the verifier accepts.
+    verify_method(*m, mi, entry_name, spec);
+
+    const Target& target = target_for(spec.kind);
+    for (const auto& f : *m)
+        if (std::string why = target.unsupported(f); !why.empty())
+            throw IRConventionError(why, where, f.getName().str(), line_of(f.getName()));
+
     auto params = mi.spec_types().elements();
     auto* fty = entry->getFunctionType();
     if (fty->isVarArg() || fty->getNumParams() != params.size())

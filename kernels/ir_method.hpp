@@ -26,12 +26,18 @@
 //
 // IR that breaks the convention is rejected with IRConventionError (method, symbol, line);
 // text that does not parse with IRParseError (line, column); IR the verifier rejects with
-// VerifierError naming the function.
+// VerifierError naming the function. IR the compiling target cannot take -- a call of another
+// target's intrinsic (llvm.nvvm.* on amdgpu), arithmetic in a floating-point type the target
+// cannot lower (fp128 on a GPU) -- is an IRConventionError naming the symbol and its line (see
+// Target::unsupported); LLVM would end the process on it. When LLVM crashes on the IR anyway,
+// the crash is contained: LoweringCrashError (targets/crash_recovery.hpp).
 #pragma once
 
 #include "core/method_table.hpp"
 #include "core/signature.hpp"
 #include "kernels/digest.hpp"
+#include "targets/isolated_context.hpp"
+#include "targets/target_spec.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -82,10 +88,16 @@ std::string_view generic_name(std::string_view symbol);
 int symbol_line(std::string_view ir_text, std::string_view symbol);
 
 namespace detail {
-/// Parses the method's IR into `ctx` (IRParseError, or IRConventionError for bad bitcode) and
+/// Parses the method's IR into `ctx` (IRParseError, or IRConventionError for bad bitcode),
+/// verifies it (VerifierError), checks that `spec`'s target can take it (IRConventionError) and
 /// returns the module with its entry function; checks the entry's parameter types against `mi`.
-std::unique_ptr<llvm::Module> load_ir(const LlvmIR& src, const MethodInstance& mi,
-                                      llvm::LLVMContext& ctx, std::string& entry_name);
+/// LLVM runs in recovery regions: LoweringCrashError when it crashes.
+ModulePtr load_ir(const LlvmIR& src, const MethodInstance& mi, const TargetSpec& spec,
+                  llvm::LLVMContext& ctx, std::string& entry_name);
+
+/// Verifies a method's module (in a recovery region): VerifierError naming `mi` and `symbol`.
+void verify_method(llvm::Module& m, const MethodInstance& mi, const std::string& symbol,
+                   const TargetSpec& spec);
 } // namespace detail
 
 } // namespace kcache::kernels

@@ -2,6 +2,7 @@
 
 #include "core/dispatch.hpp"
 #include "kernels/module_builder.hpp"
+#include "targets/isolated_context.hpp"
 #include "targets/target.hpp"
 
 #include <llvm/IR/LLVMContext.h>
@@ -111,11 +112,14 @@ ArtifactPtr KernelCompiler::compile_mi(const MethodInstance& mi, const TargetSpe
         }
     }
 
-    // One context per compilation: the targets install diagnostic handlers on it.
-    llvm::LLVMContext llctx;
+    // One context per compilation: the targets install diagnostic handlers on it. Isolated: if
+    // LLVM crashes in it, it is abandoned with its modules, not destroyed.
+    IsolatedContext isolated;
+    llvm::LLVMContext& llctx = isolated.get();
     const auto start = Clock::now();
     RecordingResolver recorder(resolver);
-    std::unique_ptr<llvm::Module> m = ModuleBuilder(llctx, recorder, spec).build(mi, kernel);
+    // Owned by the context from here.
+    llvm::Module* m = ModuleBuilder(llctx, recorder, spec).build(mi, kernel).release();
     build_ns_.fetch_add(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(),
         std::memory_order_relaxed);

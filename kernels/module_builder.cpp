@@ -2,11 +2,14 @@
 
 #include "core/dispatch.hpp"
 #include "core/errors.hpp"
+#include "core/excerpt.hpp"
 #include "kernels/errors.hpp"
 #include "kernels/generator.hpp"
 #include "kernels/ir_method.hpp"
 #include "kernels/type_names.hpp"
 #include "targets/builtins.hpp"
+#include "targets/crash_recovery.hpp"
+#include "targets/isolated_context.hpp"
 #include "targets/target_errors.hpp"
 
 #include <llvm/IR/DiagnosticHandler.h>
@@ -96,13 +99,6 @@ void internalize_all_but(llvm::Module& m, llvm::Function& entry) {
         }
 }
 
-void verify_method(llvm::Module& m, const MethodInstance& mi, const std::string& symbol) {
-    std::string msg;
-    llvm::raw_string_ostream os(msg);
-    if (llvm::verifyModule(m, &os))
-        throw VerifierError("IR of " + mi.str() + " fails verification: " + msg, symbol);
-}
-
 } // namespace
 
 namespace detail {
@@ -113,7 +109,7 @@ struct BuildState {
         std::string symbol;
         llvm::FunctionType* type = nullptr;
         // IR methods: parsed when the type is needed, consumed when emitted.
-        std::unique_ptr<llvm::Module> parsed;
+        ModulePtr parsed;
         std::string entry_name;
         Type returns; // generators
     };
@@ -147,7 +143,7 @@ struct BuildState {
                        : unique_symbol(mi.function().name() + "." + mangle(mi.spec_types()));
         const Method& def = mi.def();
         if (def.source_type() == std::type_index(typeid(LlvmIR))) {
-            s.parsed = load_ir(def.source<LlvmIR>(), mi, ctx, s.entry_name);
+            s.parsed = load_ir(def.source<LlvmIR>(), mi, spec, ctx, s.entry_name);
             s.type = s.parsed->getFunction(s.entry_name)->getFunctionType();
         } else if (def.source_type() == std::type_index(typeid(Generator))) {
             const Generator& g = def.source<Generator>();
@@ -187,12 +183,10 @@ struct BuildState {
         return request(*callee);
     }
 
-    std::unique_ptr<llvm::Module> emit(Spec& s) {
-        return s.parsed ? emit_ir(s) : emit_generated(s);
-    }
+    ModulePtr emit(Spec& s) { return s.parsed ? emit_ir(s) : emit_generated(s); }
 
-    std::unique_ptr<llvm::Module> emit_ir(Spec& s) {
-        std::unique_ptr<llvm::Module> m = std::move(s.parsed);
+    ModulePtr emit_ir(Spec& s) {
+        ModulePtr m = std::move(s.parsed);
         const MethodInstance& mi = *s.mi;
         const LlvmIR& src = mi.def().source<LlvmIR>();
         const bool text = src.format == LlvmIR::Format::Text;
@@ -210,34 +204,34 @@ struct BuildState {
                 continue;
             }
             const std::string name = f.getName().str();
-            const int line = line_of(name);
             const std::string fname(generic_name(name));
+            const std::string shown = excerpt(name); // messages quote names within bounds
             const Function* gf = Function::find(fname);
             if (!gf)
-                throw IRConventionError("declaration @" + name + " calls generic function '" +
-                                            fname + "', which is not defined",
-                                        mi.str(), name, line);
+                throw IRConventionError("declaration @" + shown + " calls generic function '" +
+                                            excerpt(fname) + "', which is not defined",
+                                        mi.str(), name, line_of(name));
             llvm::MDNode* md = f.getMetadata("kcache.types");
             if (!md)
                 throw IRConventionError(
-                    "declaration @" + name +
+                    "declaration @" + shown +
                         " lacks !kcache.types, the lattice types of its parameters "
                         "(e.g. declare !kcache.types !{!\"Float32\", !\"Ptr{Float32}\"} ...)",
-                    mi.str(), name, line);
+                    mi.str(), name, line_of(name));
             auto* fty = f.getFunctionType();
             if (fty->isVarArg() || md->getNumOperands() != fty->getNumParams())
-                throw IRConventionError("declaration @" + name + " has " +
+                throw IRConventionError("declaration @" + shown + " has " +
                                             std::to_string(fty->getNumParams()) +
                                             " parameters but !kcache.types lists " +
                                             std::to_string(md->getNumOperands()) + " types",
-                                        mi.str(), name, line);
+                                        mi.str(), name, line_of(name));
             std::vector<Type> types;
             for (unsigned i = 0; i < md->getNumOperands(); ++i) {
                 auto* str = llvm::dyn_cast_or_null<llvm::MDString>(md->getOperand(i).get());
                 if (!str)
-                    throw IRConventionError("!kcache.types of @" + name + ": entry " +
+                    throw IRConventionError("!kcache.types of @" + shown + ": entry " +
                                                 std::to_string(i + 1) + " is not a string",
-                                            mi.str(), name, line);
+                                            mi.str(), name, line_of(name));
                 Type t;
                 llvm::Type* lowered = nullptr;
                 try {
@@ -246,23 +240,23 @@ struct BuildState {
                         throw KernelTypeError("type " + t.str() + " is not concrete");
                     lowered = llvm_type(t, ctx);
                 } catch (const KernelTypeError& e) {
-                    throw IRConventionError("!kcache.types of @" + name + ": " + e.what(), mi.str(),
-                                            name, line);
+                    throw IRConventionError("!kcache.types of @" + shown + ": " + e.what(),
+                                            mi.str(), name, line_of(name));
                 }
                 if (lowered != fty->getParamType(i))
-                    throw IRConventionError("parameter " + std::to_string(i + 1) + " of @" + name +
+                    throw IRConventionError("parameter " + std::to_string(i + 1) + " of @" + shown +
                                                 " is " + llvm_type_str(fty->getParamType(i)) +
                                                 ", but !kcache.types says " + t.str() +
                                                 ", which lowers to " + llvm_type_str(lowered),
-                                            mi.str(), name, line);
+                                            mi.str(), name, line_of(name));
                 types.push_back(t);
             }
             Spec& callee = call(*gf, Type::tuple(types), mi);
             if (callee.type != fty)
-                throw IRConventionError("@" + name + " is declared as `" + llvm_type_str(fty) +
+                throw IRConventionError("@" + shown + " is declared as `" + llvm_type_str(fty) +
                                             "` but " + callee.mi->str() + " has type `" +
                                             llvm_type_str(callee.type) + "`",
-                                        mi.str(), name, line);
+                                        mi.str(), name, line_of(name));
             calls.emplace_back(&f, &callee);
         }
 
@@ -297,13 +291,13 @@ struct BuildState {
             }
         }
         internalize_all_but(*m, *entry);
-        verify_method(*m, mi, s.symbol);
+        verify_method(*m, mi, s.symbol, spec);
         return m;
     }
 
-    std::unique_ptr<llvm::Module> emit_generated(Spec& s) {
+    ModulePtr emit_generated(Spec& s) {
         const MethodInstance& mi = *s.mi;
-        auto m = std::make_unique<llvm::Module>(mi.str(), ctx);
+        ModulePtr m(new llvm::Module(mi.str(), ctx));
         auto* fn = llvm::Function::Create(s.type, llvm::GlobalValue::ExternalLinkage, s.symbol, *m);
         GenContext gen(*this, mi, *m, *fn, s.returns);
         try {
@@ -319,7 +313,7 @@ struct BuildState {
             throw GeneratorError(mi.str(), "the generator left the function without a body",
                                  nullptr);
         internalize_all_but(*m, *fn);
-        verify_method(*m, mi, s.symbol);
+        verify_method(*m, mi, s.symbol, spec);
         return m;
     }
 };
@@ -378,19 +372,24 @@ std::unique_ptr<llvm::Module> ModuleBuilder::build(const MethodInstance& entry,
                                                    const std::string& kernel_name) {
     auto& st = *state_;
     DiagnosticCapture diags(st.ctx);
-    auto out = std::make_unique<llvm::Module>(kernel_name, st.ctx);
+    // Named after the method instance, which messages about the module (and crashes) quote.
+    ModulePtr out(new llvm::Module(entry.str(), st.ctx));
     st.request(entry, &kernel_name);
+    const kcache::detail::CompileSubject subject{kernel_name, entry.str(), to_string(st.spec)};
     while (!st.work.empty()) {
         detail::BuildState::Spec* s = st.work.front();
         st.work.pop_front();
         st.order.push_back(s->mi);
-        std::unique_ptr<llvm::Module> m = st.emit(*s);
-        if (llvm::Linker::linkModules(*out, std::move(m)))
+        std::unique_ptr<llvm::Module> m(st.emit(*s).release()); // the linker consumes it
+        bool failed = false;
+        kcache::detail::contain(&st.ctx, "link", subject,
+                                [&] { failed = llvm::Linker::linkModules(*out, std::move(m)); });
+        if (failed)
             throw LoweringError("linking " + s->mi->str() + " into the module of " + entry.str() +
                                     " failed: " + diags.take(),
                                 s->symbol);
     }
-    return out;
+    return std::unique_ptr<llvm::Module>(out.release());
 }
 
 std::vector<const MethodInstance*> ModuleBuilder::emitted() const {

@@ -1,5 +1,6 @@
 #include "kernels/type_names.hpp"
 
+#include "core/excerpt.hpp"
 #include "kernels/errors.hpp"
 
 #include <llvm/IR/DerivedTypes.h>
@@ -12,85 +13,34 @@
 namespace kcache::kernels {
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-        s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-        s.remove_suffix(1);
-    return s;
-}
-
-// Splits at commas outside braces.
-std::vector<std::string_view> split_top(std::string_view s, std::string_view whole) {
-    std::vector<std::string_view> parts;
-    int depth = 0;
-    std::size_t start = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '{')
-            ++depth;
-        else if (s[i] == '}' && --depth < 0)
-            throw KernelTypeError("unbalanced '}' in type '" + std::string(whole) + "'");
-        else if (s[i] == ',' && depth == 0) {
-            parts.push_back(trim(s.substr(start, i - start)));
-            start = i + 1;
-        }
-    }
-    if (depth != 0)
-        throw KernelTypeError("unbalanced '{' in type '" + std::string(whole) + "'");
-    parts.push_back(trim(s.substr(start)));
-    return parts;
-}
-
-AddressSpace parse_space(std::string_view s, std::string_view whole) {
-    for (auto space : {AddressSpace::Generic, AddressSpace::Global, AddressSpace::Shared,
-                       AddressSpace::Constant, AddressSpace::Local})
-        if (to_string(space) == s)
-            return space;
-    throw KernelTypeError("unknown address space '" + std::string(s) + "' in type '" +
-                          std::string(whole) + "' (generic, global, shared, constant, local)");
-}
-
-Type parse(std::string_view text, std::string_view whole) {
-    text = trim(text);
-    if (text.empty())
-        throw KernelTypeError("empty type name in '" + std::string(whole) + "'");
-    if (text.starts_with("Ptr{")) {
-        if (!text.ends_with("}"))
-            throw KernelTypeError("type '" + std::string(whole) + "': Ptr{...} lacks its '}'");
-        auto inner = split_top(text.substr(4, text.size() - 5), whole);
-        if (inner.size() > 2)
-            throw KernelTypeError("type '" + std::string(whole) +
-                                  "': Ptr takes an element type and an optional address space");
-        Type element = parse(inner[0], whole);
-        AddressSpace space =
-            inner.size() == 2 ? parse_space(inner[1], whole) : AddressSpace::Global;
-        try {
-            return Type::pointer(element, space);
-        } catch (const Error& e) {
-            throw KernelTypeError("type '" + std::string(whole) + "': " + e.what());
-        }
-    }
-    for (char c : text)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'))
-            throw KernelTypeError("malformed type name '" + std::string(text) + "' in '" +
-                                  std::string(whole) + "'");
-    if (auto t = Type::find(text))
-        return *t;
-    throw KernelTypeError("unknown type '" + std::string(text) + "'");
+// Kernel argument types are nominal types and pointers; a tuple is an argument list.
+Type check_argument_type(Type t, std::string_view text) {
+    if (t.kind() == TypeKind::Tuple)
+        throw KernelTypeError("type '" + excerpt(text) +
+                              "' is a tuple, which is an argument list, not an argument type");
+    return t;
 }
 
 } // namespace
 
 Type parse_type(std::string_view text) {
-    return parse(text, text);
+    try {
+        return check_argument_type(Type::parse(text), text);
+    } catch (const TypeParseError& e) {
+        throw KernelTypeError(e.what());
+    }
 }
 
 Type parse_type_list(std::string_view text) {
-    std::vector<Type> types;
-    if (!trim(text).empty())
-        for (auto part : split_top(text, text))
-            types.push_back(parse(part, text));
-    return Type::tuple(types);
+    Type tt;
+    try {
+        tt = Type::parse_list(text);
+    } catch (const TypeParseError& e) {
+        throw KernelTypeError(e.what());
+    }
+    for (Type t : tt.elements())
+        check_argument_type(t, text);
+    return tt;
 }
 
 llvm::Type* llvm_type(Type t, llvm::LLVMContext& ctx) {

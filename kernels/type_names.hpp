@@ -23,11 +23,13 @@ class Type;
 namespace kcache::kernels {
 
 /// "Float32", "Ptr{Float32}", "Ptr{Ptr{Int8}}", "Ptr{Float32, shared}" (space names as
-/// kcache::to_string(AddressSpace) prints them). Throws KernelTypeError naming the text.
+/// kcache::to_string(AddressSpace) prints them): Type::parse, limited to the types a kernel
+/// argument can have (not tuples). Throws KernelTypeError quoting the text.
 Type parse_type(std::string_view text);
 
-/// A comma-separated list ("Float32,Ptr{Float32},Int32"; blanks ignored) as a Tuple type. An
-/// empty text is the empty tuple. Throws KernelTypeError.
+/// A comma-separated list ("Float32,Ptr{Float32},Int32"; blanks ignored) as a Tuple type:
+/// Type::parse_list, without tuple elements. An empty text is the empty tuple. Throws
+/// KernelTypeError.
 Type parse_type_list(std::string_view text);
 
 /// The LLVM type of a value of lattice type `t` (table above). Throws KernelTypeError for a type

@@ -4,7 +4,8 @@
 #                                kernel library on the best device present (kcache run)
 #   scripts/quickstart.sh test   set up, build and run the whole test suite: the normal build,
 #                                a ThreadSanitizer build and an AddressSanitizer+UBSan build of
-#                                every layer
+#                                every layer, and the libFuzzer harnesses (clang-19): each over
+#                                its corpus and for a short bounded run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
@@ -70,6 +71,12 @@ run_suite "thread sanitizer" build-thread
 configure build-address -DKCACHE_SANITIZER=address -DKCACHE_BUILD_BENCH=OFF
 cmake --build build-address -j "$jobs"
 run_suite "address sanitizer" build-address
+
+# libFuzzer harnesses (tests/fuzz): our code instrumented with ASan and UBSan, LLVM not.
+configure build-fuzz -DCMAKE_CXX_COMPILER=clang++-19 -DKCACHE_BUILD_FUZZERS=ON \
+  -DKCACHE_BUILD_TESTS=OFF -DKCACHE_BUILD_BENCH=OFF
+cmake --build build-fuzz --target kcache_fuzzers -j "$jobs"
+run_suite "fuzzers" build-fuzz
 
 echo "total: $total_passed passed, $total_failed failed, $total_skipped skipped"
 exit $status

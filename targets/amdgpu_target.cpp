@@ -152,9 +152,10 @@ void AmdgpuTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSp
     }
 }
 
-void AmdgpuTarget::finish(std::vector<char> out, const TargetSpec&, Artifact& a) const {
+void AmdgpuTarget::finish(std::vector<char> out, const TargetSpec&,
+                          const detail::CompileSubject& subject, Artifact& a) const {
     a.format = "hsaco";
-    a.bytes = detail::lld_link_shared(out);
+    a.bytes = detail::lld_link_shared(out, subject);
 }
 
 std::string AmdgpuTarget::tools() const {

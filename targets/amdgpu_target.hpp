@@ -20,8 +20,12 @@ protected:
     std::string triple() const override { return "amdgcn-amd-amdhsa"; }
     std::unique_ptr<llvm::TargetMachine> target_machine(const TargetSpec& spec) const override;
     void lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec& spec) const override;
+    /// amdgcn, and the r600 intrinsics that the same backend still selects for amdgcn.
+    bool own_intrinsic_prefix(std::string_view prefix) const override {
+        return prefix == "amdgcn" || prefix == "r600";
+    }
     void finish(std::vector<char> codegen_output, const TargetSpec& spec,
-                Artifact& artifact) const override;
+                const detail::CompileSubject& subject, Artifact& artifact) const override;
     /// "lld <version>": the in-process linker that makes the HSACO.
     std::string tools() const override;
 };

@@ -1,5 +1,9 @@
 #include "targets/cuda_paths.hpp"
 
+#include "core/excerpt.hpp"
+#include "core/log.hpp"
+
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 
@@ -10,9 +14,19 @@
 namespace kcache::detail {
 
 std::string cuda_home() {
-    for (const char* var : {"KCACHE_CUDA_HOME", "CUDA_HOME"})
-        if (const char* v = std::getenv(var); v && *v)
+    // Libraries are dlopen'ed from here: a relative path would load them from wherever the
+    // process happens to run, so only absolute paths count.
+    static std::atomic<bool> warned[2] = {false, false};
+    const char* const vars[] = {"KCACHE_CUDA_HOME", "CUDA_HOME"};
+    for (int i = 0; i < 2; ++i) {
+        const char* v = std::getenv(vars[i]);
+        if (!v || !*v)
+            continue;
+        if (v[0] == '/')
             return v;
+        if (!warned[i].exchange(true))
+            log().warn("{}='{}' is not an absolute path; ignored", vars[i], excerpt(v));
+    }
     return KCACHE_CUDA_HOME;
 }
 

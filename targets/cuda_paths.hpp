@@ -6,7 +6,8 @@
 
 namespace kcache::detail {
 
-/// $KCACHE_CUDA_HOME, else $CUDA_HOME, else the build's KCACHE_CUDA_HOME (/usr/local/cuda).
+/// $KCACHE_CUDA_HOME, else $CUDA_HOME, else the build's KCACHE_CUDA_HOME (/usr/local/cuda). A
+/// variable that is not an absolute path is ignored (with a warning, once).
 std::string cuda_home();
 
 /// <cuda_home>/nvvm/libdevice/libdevice.10.bc when that file exists, else empty.

@@ -200,7 +200,8 @@ void HostTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec
                              kernel_name + ".kcache.shared_bytes");
 }
 
-void HostTarget::finish(std::vector<char> out, const TargetSpec&, Artifact& a) const {
+void HostTarget::finish(std::vector<char> out, const TargetSpec&, const detail::CompileSubject&,
+                        Artifact& a) const {
     a.format = "object";
     a.bytes.assign(out.begin(), out.end());
 }

@@ -19,8 +19,10 @@ protected:
     std::string triple() const override;
     std::unique_ptr<llvm::TargetMachine> target_machine(const TargetSpec& spec) const override;
     void lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec& spec) const override;
+    /// The host lowers every floating-point type (wide ones through libgcc's routines).
+    bool lowers_float(const llvm::Type&) const override { return true; }
     void finish(std::vector<char> codegen_output, const TargetSpec& spec,
-                Artifact& artifact) const override;
+                const detail::CompileSubject& subject, Artifact& artifact) const override;
 };
 
 } // namespace kcache

@@ -1,5 +1,6 @@
 #include "targets/ir.hpp"
 
+#include "targets/crash_recovery.hpp"
 #include "targets/target_errors.hpp"
 
 #include <llvm/AsmParser/Parser.h>
@@ -15,7 +16,9 @@ std::unique_ptr<llvm::Module> parse_ir(std::string_view text, llvm::LLVMContext&
     // A copy: the lexer relies on a NUL terminator that a string_view does not promise.
     auto buffer = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(text.data(), text.size()),
                                                        llvm::StringRef(name.data(), name.size()));
-    auto m = llvm::parseAssembly(buffer->getMemBufferRef(), diag, ctx);
+    std::unique_ptr<llvm::Module> m;
+    detail::contain(&ctx, "parse", {"", std::string(name), ""},
+                    [&] { m = llvm::parseAssembly(buffer->getMemBufferRef(), diag, ctx); });
     if (!m)
         throw IRParseError("cannot parse IR '" + std::string(name) +
                                "': " + diag.getMessage().str(),

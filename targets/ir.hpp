@@ -12,8 +12,9 @@ class Module;
 
 namespace kcache {
 
-/// Parses `text` into a module in `ctx`. Throws IRParseError with LLVM's message, line and column.
-/// The module is not verified here; Target::prepare does that.
+/// Parses `text` into a module in `ctx`. Throws IRParseError with LLVM's message, line and column,
+/// LoweringCrashError when the parser crashed (then `ctx` is abandoned). The module is not
+/// verified here; Target::prepare does that.
 std::unique_ptr<llvm::Module> parse_ir(std::string_view text, llvm::LLVMContext& ctx,
                                        std::string_view name = "kernel");
 

@@ -28,7 +28,8 @@ struct TempDir {
 
 } // namespace
 
-std::vector<std::uint8_t> lld_link_shared(const std::vector<char>& object) {
+std::vector<std::uint8_t> lld_link_shared(const std::vector<char>& object,
+                                          const CompileSubject& subject) {
     TempDir dir;
     if (auto ec = llvm::sys::fs::createUniqueDirectory("kcache-lld", dir.path))
         throw CodegenError("lld: cannot create a temporary directory: " + ec.message());
@@ -49,13 +50,21 @@ std::vector<std::uint8_t> lld_link_shared(const std::vector<char>& object) {
     std::string messages;
     llvm::raw_string_ostream out_os(messages), err_os(messages);
     {
-        std::lock_guard lock(lld_mutex);
+        std::lock_guard lock(lld_mutex); // outside the region: a crash must not leave it held
         if (lld_unusable)
             throw CodegenError("lld: an earlier link left lld unable to run again in this "
                                "process");
-        lld::Result r = lld::lldMain(args, out_os, err_os, {{lld::Gnu, &lld::elf::link}});
-        if (!r.canRunAgain)
+        lld::Result r{1, false};
+        // lld recovers its own errors (lldMain runs under a CrashRecoveryContext of its own and
+        // says whether it can run again); the region catches what escapes that.
+        auto crash = run_contained(nullptr, [&] {
+            r = lld::lldMain(args, out_os, err_os, {{lld::Gnu, &lld::elf::link}});
+        });
+        if (crash || !r.canRunAgain)
             lld_unusable = true;
+        if (crash)
+            throw LoweringCrashError("lld", subject.kernel, subject.module, subject.target,
+                                     crash->describe(), crash->signal);
         if (r.retCode != 0)
             throw CodegenError("lld failed to link the HSACO: " + messages);
     }

@@ -117,57 +117,71 @@ std::vector<std::string> known_cpus(const std::string& triple) {
     return cpus;
 }
 
-void verify(llvm::Module& m, std::string_view stage) {
-    for (auto& f : m) {
-        if (f.isDeclaration())
-            continue;
+void verify(llvm::Module& m, std::string_view stage, const CompileSubject& subject) {
+    contain(&m.getContext(), "verify", subject, [&] {
+        for (auto& f : m) {
+            if (f.isDeclaration())
+                continue;
+            std::string msg;
+            llvm::raw_string_ostream os(msg);
+            if (llvm::verifyFunction(f, &os))
+                throw VerifierError("invalid IR (" + std::string(stage) + ") in function @" +
+                                        f.getName().str() + ": " + msg,
+                                    f.getName().str());
+        }
         std::string msg;
         llvm::raw_string_ostream os(msg);
-        if (llvm::verifyFunction(f, &os))
-            throw VerifierError("invalid IR (" + std::string(stage) + ") in function @" +
-                                    f.getName().str() + ": " + msg,
-                                f.getName().str());
-    }
-    std::string msg;
-    llvm::raw_string_ostream os(msg);
-    if (llvm::verifyModule(m, &os))
-        throw VerifierError("invalid IR (" + std::string(stage) + "): " + msg);
+        if (llvm::verifyModule(m, &os))
+            throw VerifierError("invalid IR (" + std::string(stage) + "): " + msg);
+    });
 }
 
-void optimize_module(llvm::Module& m, llvm::TargetMachine& tm, int opt_level) {
-    llvm::LoopAnalysisManager lam;
-    llvm::FunctionAnalysisManager fam;
-    llvm::CGSCCAnalysisManager cgam;
-    llvm::ModuleAnalysisManager mam;
-    llvm::PassBuilder pb(&tm);
-    pb.registerModuleAnalyses(mam);
-    pb.registerCGSCCAnalyses(cgam);
-    pb.registerFunctionAnalyses(fam);
-    pb.registerLoopAnalyses(lam);
-    pb.crossRegisterProxies(lam, fam, cgam, mam);
-
-    static constexpr const llvm::OptimizationLevel* kLevels[] = {
-        &llvm::OptimizationLevel::O0, &llvm::OptimizationLevel::O1, &llvm::OptimizationLevel::O2,
-        &llvm::OptimizationLevel::O3};
-    llvm::ModulePassManager mpm = opt_level == 0
-                                      ? pb.buildO0DefaultPipeline(llvm::OptimizationLevel::O0)
-                                      : pb.buildPerModuleDefaultPipeline(*kLevels[opt_level]);
+void optimize_module(llvm::Module& m, llvm::TargetMachine& tm, int opt_level,
+                     const CompileSubject& subject) {
     DiagnosticScope diags(m.getContext());
-    mpm.run(m, mam);
+    contain(&m.getContext(), "optimize", subject, [&] {
+        llvm::LoopAnalysisManager lam;
+        llvm::FunctionAnalysisManager fam;
+        llvm::CGSCCAnalysisManager cgam;
+        llvm::ModuleAnalysisManager mam;
+        llvm::PassBuilder pb(&tm);
+        pb.registerModuleAnalyses(mam);
+        pb.registerCGSCCAnalyses(cgam);
+        pb.registerFunctionAnalyses(fam);
+        pb.registerLoopAnalyses(lam);
+        pb.crossRegisterProxies(lam, fam, cgam, mam);
+
+        static constexpr const llvm::OptimizationLevel* kLevels[] = {
+            &llvm::OptimizationLevel::O0, &llvm::OptimizationLevel::O1,
+            &llvm::OptimizationLevel::O2, &llvm::OptimizationLevel::O3};
+        llvm::ModulePassManager mpm = opt_level == 0
+                                          ? pb.buildO0DefaultPipeline(llvm::OptimizationLevel::O0)
+                                          : pb.buildPerModuleDefaultPipeline(*kLevels[opt_level]);
+        mpm.run(m, mam);
+    });
     if (diags.has_errors())
         throw LoweringError("optimisation failed: " + diags.errors());
 }
 
-std::vector<char> codegen(llvm::Module& m, llvm::TargetMachine& tm, bool assembly) {
+std::vector<char> codegen(llvm::Module& m, llvm::TargetMachine& tm, bool assembly,
+                          const CompileSubject& subject) {
     llvm::SmallVector<char, 0> buffer;
-    llvm::raw_svector_ostream os(buffer);
-    llvm::legacy::PassManager pm;
-    auto type = assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
-    if (tm.addPassesToEmitFile(pm, os, nullptr, type))
+    DiagnosticScope diags(m.getContext());
+    bool can_emit = true;
+    contain(&m.getContext(), "codegen", subject, [&] {
+        llvm::raw_svector_ostream os(buffer);
+        llvm::legacy::PassManager pm;
+        auto type =
+            assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
+        if (tm.addPassesToEmitFile(pm, os, nullptr, type)) {
+            can_emit = false;
+            return;
+        }
+        pm.run(m);
+    });
+    if (!can_emit)
         throw CodegenError("LLVM backend for " + tm.getTargetTriple().str() + " cannot emit " +
                            (assembly ? "assembly" : "object files"));
-    DiagnosticScope diags(m.getContext());
-    pm.run(m);
     if (diags.has_errors())
         throw CodegenError("code generation for " + tm.getTargetTriple().str() + " / " +
                            tm.getTargetCPU().str() + " failed: " + diags.errors());

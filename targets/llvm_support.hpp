@@ -4,6 +4,8 @@
 // modules/contexts.
 #pragma once
 
+#include "targets/crash_recovery.hpp"
+
 #include <llvm/IR/DiagnosticHandler.h>
 #include <llvm/Support/Error.h>
 #include <llvm/Target/TargetMachine.h>
@@ -34,14 +36,17 @@ std::unique_ptr<llvm::TargetMachine> make_target_machine(const std::string& trip
 std::vector<std::string> known_cpus(const std::string& triple);
 
 /// Runs the module verifier; throws VerifierError naming the first failing function.
-/// `stage` says which step found it ("input", "after lowering").
-void verify(llvm::Module& m, std::string_view stage);
+/// `stage` says which step found it ("input", "after lowering"). Each of these runs LLVM in a
+/// recovery region and throws LoweringCrashError about `subject` when LLVM crashes.
+void verify(llvm::Module& m, std::string_view stage, const CompileSubject& subject);
 
 /// New-pass-manager default pipeline for `opt_level` (0..3) with the target's callbacks.
-void optimize_module(llvm::Module& m, llvm::TargetMachine& tm, int opt_level);
+void optimize_module(llvm::Module& m, llvm::TargetMachine& tm, int opt_level,
+                     const CompileSubject& subject);
 
 /// Assembly (PTX) or object code; throws CodegenError with the backend's diagnostics.
-std::vector<char> codegen(llvm::Module& m, llvm::TargetMachine& tm, bool assembly);
+std::vector<char> codegen(llvm::Module& m, llvm::TargetMachine& tm, bool assembly,
+                          const CompileSubject& subject);
 
 /// The message of an llvm::Error, consuming it.
 std::string take_message(llvm::Error err);

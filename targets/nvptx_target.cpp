@@ -16,6 +16,7 @@
 #include <llvm/Support/MemoryBuffer.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 
 namespace kcache {
@@ -28,6 +29,8 @@ struct NvptxTarget::Libdevice {
 };
 
 namespace {
+
+std::atomic<bool> nvjitlink_crashed{false};
 
 class NvptxLowering final : public builtins::Lowering {
 public:
@@ -120,7 +123,7 @@ std::unique_ptr<llvm::TargetMachine> NvptxTarget::target_machine(const TargetSpe
                                        std::nullopt);
 }
 
-void NvptxTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec&) const {
+void NvptxTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec& spec) const {
     auto& ctx = m.getContext();
     // LLVM 19 accepts the calling convention; nvvm.annotations is kept for tools that read it.
     kernel.setCallingConv(llvm::CallingConv::PTX_Kernel);
@@ -141,15 +144,30 @@ void NvptxTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSpe
         throw LoweringError("the module calls libdevice (__nv_*) functions, but libdevice is " +
                             libdev.error);
     if (needs_libdevice) {
-        // Lazy: only the functions the kernel references are read and linked.
-        auto lib = llvm::getLazyBitcodeModule(libdev.buffer->getMemBufferRef(), ctx);
+        // Lazy: only the functions the kernel references are read and linked. The file comes
+        // from disk, so LLVM reads it in a region, like any input.
+        const detail::CompileSubject subject{kernel.getName().str(), m.getModuleIdentifier(),
+                                             to_string(spec)};
+        std::unique_ptr<llvm::Module> lib;
+        std::string error;
+        detail::contain(&ctx, "read libdevice", subject, [&] {
+            auto read = llvm::getLazyBitcodeModule(libdev.buffer->getMemBufferRef(), ctx);
+            if (read)
+                lib = std::move(*read);
+            else
+                error = detail::take_message(read.takeError());
+        });
         if (!lib)
-            throw LoweringError("cannot read libdevice " + options_.libdevice_path + ": " +
-                                detail::take_message(lib.takeError()));
-        (*lib)->setTargetTriple(m.getTargetTriple());
-        (*lib)->setDataLayout(m.getDataLayout());
+            throw LoweringError("cannot read libdevice " + options_.libdevice_path + ": " + error);
+        lib->setTargetTriple(m.getTargetTriple());
+        lib->setDataLayout(m.getDataLayout());
         detail::DiagnosticScope diags(ctx); // the linker reports through the context
-        if (llvm::Linker::linkModules(m, std::move(*lib), llvm::Linker::LinkOnlyNeeded))
+        bool failed = false;
+        // Linking materialises the bitcode read from disk: in a region, like any LLVM input.
+        detail::contain(&ctx, "link libdevice", subject, [&] {
+            failed = llvm::Linker::linkModules(m, std::move(lib), llvm::Linker::LinkOnlyNeeded);
+        });
+        if (failed)
             throw LoweringError("linking libdevice " + options_.libdevice_path +
                                 " failed: " + diags.errors());
         for (auto& f : m)
@@ -200,7 +218,8 @@ std::string NvptxTarget::libraries() const {
     return libdevice().identity;
 }
 
-void NvptxTarget::finish(std::vector<char> out, const TargetSpec& spec, Artifact& a) const {
+void NvptxTarget::finish(std::vector<char> out, const TargetSpec& spec,
+                         const detail::CompileSubject& subject, Artifact& a) const {
     a.ptx.assign(out.begin(), out.end());
     a.format = "ptx";
     a.bytes.assign(out.begin(), out.end());
@@ -214,7 +233,17 @@ void NvptxTarget::finish(std::vector<char> out, const TargetSpec& spec, Artifact
         a.notes = why;
         return;
     }
-    auto result = jit->ptx_to_cubin(a.ptx, spec.arch, spec.opt_level);
+    if (nvjitlink_crashed.load(std::memory_order_acquire)) {
+        a.notes = "nvJitLink crashed earlier in this process and is not used again";
+        return;
+    }
+    detail::NvJitLink::Result result;
+    if (auto crash = detail::run_contained(
+            nullptr, [&] { result = jit->ptx_to_cubin(a.ptx, spec.arch, spec.opt_level); })) {
+        nvjitlink_crashed.store(true, std::memory_order_release); // its state is unknown now
+        throw LoweringCrashError("nvJitLink", subject.kernel, subject.module, subject.target,
+                                 crash->describe(), crash->signal);
+    }
     if (!result.cubin) {
         // PTX stays usable (the driver JIT-compiles it), so this is a note, not an error.
         a.notes = "nvJitLink (" + jit->library() + ") produced no cubin for " + spec.arch + ": " +

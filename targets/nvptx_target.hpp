@@ -43,7 +43,7 @@ protected:
     void lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec& spec) const override;
     bool emits_assembly() const override { return true; }
     void finish(std::vector<char> codegen_output, const TargetSpec& spec,
-                Artifact& artifact) const override;
+                const detail::CompileSubject& subject, Artifact& artifact) const override;
     /// "nvJitLink <version> (<library file>)", or why no cubin is made.
     std::string tools() const override;
     /// "libdevice <BLAKE3 of the file>", or "no libdevice".

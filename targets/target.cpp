@@ -1,6 +1,7 @@
 #include "targets/target.hpp"
 
 #include "core/errors.hpp"
+#include "core/excerpt.hpp"
 #include "targets/amdgpu_target.hpp"
 #include "targets/builtins.hpp"
 #include "targets/host_target.hpp"
@@ -8,16 +9,23 @@
 #include "targets/nvptx_target.hpp"
 #include "targets/target_errors.hpp"
 
+#include <llvm/ADT/SmallPtrSet.h>
 #include <llvm/Config/llvm-config.h>
 #include <llvm/IR/Constants.h>
+#include <llvm/IR/Instruction.h>
 #include <llvm/IR/Metadata.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Triple.h>
 
 #include <algorithm>
+#include <functional>
 
 namespace kcache {
 namespace {
+
+using detail::CompileSubject;
 
 // Named metadata prepare leaves for the later steps; part of the prepared IR and so of its hash.
 constexpr const char* kKernelMd = "kcache.kernel";                     // !{!"<kernel name>"}
@@ -46,6 +54,44 @@ void check_prepared(const llvm::Module& m, const TargetSpec& spec, std::string_v
                                    spec.arch);
 }
 
+// The first type inside `t` (itself, or an element of a vector, array or struct) that
+// `lowered` rejects; nullptr when there is none. Iterative: aggregates may nest deeply.
+const llvm::Type* first_unlowerable(const llvm::Type* t,
+                                    const std::function<bool(const llvm::Type&)>& lowered) {
+    llvm::SmallVector<const llvm::Type*, 8> work{t};
+    llvm::SmallPtrSet<const llvm::Type*, 8> seen;
+    while (!work.empty()) {
+        const llvm::Type* u = work.pop_back_val();
+        if (!seen.insert(u).second)
+            continue;
+        if (u->isFloatingPointTy() && !lowered(*u))
+            return u;
+        if (!u->isPointerTy() && !u->isFunctionTy())
+            for (const llvm::Type* sub : u->subtypes())
+                work.push_back(sub);
+    }
+    return nullptr;
+}
+
+std::string type_str(const llvm::Type& t) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    t.print(os);
+    return s;
+}
+
+std::string value_str(const llvm::Value& v) {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    v.print(os);
+    auto first = s.find_first_not_of(' ');
+    return excerpt(first == std::string::npos ? s : s.substr(first));
+}
+
+CompileSubject subject_of(const llvm::Module& m, std::string kernel, const TargetSpec& spec) {
+    return {std::move(kernel), m.getModuleIdentifier(), to_string(spec)};
+}
+
 } // namespace
 
 TargetSpec Target::resolve(const TargetSpec& spec) const {
@@ -63,6 +109,61 @@ TargetSpec Target::resolve(const TargetSpec& spec) const {
     return r;
 }
 
+bool Target::lowers_float(const llvm::Type& t) const {
+    return t.isHalfTy() || t.isBFloatTy() || t.isFloatTy() || t.isDoubleTy();
+}
+
+bool Target::own_intrinsic_prefix(std::string_view prefix) const {
+    return llvm::StringRef(prefix) ==
+           llvm::Triple::getArchTypePrefix(llvm::Triple(triple()).getArch());
+}
+
+std::string Target::unsupported(const llvm::Function& f) const {
+    const std::string name = f.getName().str();
+    if (f.isDeclaration()) {
+        if (f.use_empty() || !f.getName().starts_with("llvm."))
+            return {};
+        const llvm::Intrinsic::ID id = f.getIntrinsicID();
+        if (id == llvm::Intrinsic::not_intrinsic)
+            return "@" + excerpt(name) + " is not an intrinsic of LLVM " LLVM_VERSION_STRING;
+        if (!llvm::Function::isTargetIntrinsic(id))
+            return {};
+        const std::string_view rest = std::string_view(name).substr(5); // after "llvm."
+        const std::string_view prefix = rest.substr(0, rest.find('.'));
+        if (own_intrinsic_prefix(prefix))
+            return {};
+        std::string caller;
+        for (const llvm::User* u : f.users())
+            if (const auto* call = llvm::dyn_cast<llvm::Instruction>(u)) {
+                caller = "@" + excerpt(call->getFunction()->getName().str()) + " calls ";
+                break;
+            }
+        return caller + "@" + excerpt(name) + ", an intrinsic of another target (llvm." +
+               std::string(prefix) + ".*); " + std::string(to_string(kind())) +
+               " kernels cannot call it";
+    }
+    auto lowered = [this](const llvm::Type& t) { return lowers_float(t); };
+    auto check = [&](const llvm::Type* t, const llvm::Value* where) -> std::string {
+        const llvm::Type* bad = first_unlowerable(t, lowered);
+        if (!bad)
+            return {};
+        return "@" + excerpt(name) + " computes with " + type_str(*bad) + ", which " +
+               std::string(to_string(kind())) + " cannot lower" +
+               (where ? " (`" + value_str(*where) + "`)" : std::string(" (its signature)"));
+    };
+    if (auto why = check(f.getFunctionType(), nullptr); !why.empty())
+        return why;
+    for (const auto& block : f)
+        for (const auto& inst : block) {
+            if (auto why = check(inst.getType(), &inst); !why.empty())
+                return why;
+            for (const llvm::Value* op : inst.operands())
+                if (auto why = check(op->getType(), &inst); !why.empty())
+                    return why;
+        }
+    return {};
+}
+
 std::chrono::nanoseconds Target::prepare(llvm::Module& m, std::string_view kernel_name,
                                          const TargetSpec& spec) const {
     auto start = Clock::now();
@@ -70,11 +171,23 @@ std::chrono::nanoseconds Target::prepare(llvm::Module& m, std::string_view kerne
     if (m.getNamedMetadata(kTargetMd))
         throw InvalidArgumentError("prepare: module '" + m.getModuleIdentifier() +
                                    "' was already prepared");
+    std::string kname(kernel_name);
+    const CompileSubject subject = subject_of(m, kname, r);
     detail::DiagnosticScope diags(m.getContext());
-    detail::verify(m, "input");
+    detail::verify(m, "input", subject);
+
+    // What the backend would abort the process on, rejected before it gets there.
+    for (const auto& f : m)
+        if (std::string why = unsupported(f); !why.empty())
+            throw LoweringError(why + " [" + to_string(r) + "]", f.getName().str());
+    for (const auto& g : m.globals())
+        if (const llvm::Type* bad = first_unlowerable(
+                g.getValueType(), [this](const llvm::Type& t) { return lowers_float(t); }))
+            throw LoweringError("global @" + excerpt(g.getName().str()) + " holds " +
+                                type_str(*bad) + ", which " + std::string(to_string(kind())) +
+                                " cannot lower [" + to_string(r) + "]");
 
     llvm::Function* kernel = m.getFunction(llvm::StringRef(kernel_name.data(), kernel_name.size()));
-    std::string kname(kernel_name);
     if (!kernel || kernel->isDeclaration())
         throw LoweringError("kernel @" + kname + " is not defined in the module", kname);
     if (!kernel->getReturnType()->isVoidTy())
@@ -117,7 +230,7 @@ std::chrono::nanoseconds Target::prepare(llvm::Module& m, std::string_view kerne
     m.setModuleFlag(llvm::Module::Error, kSharedBytesFlag,
                     llvm::ConstantInt::get(llvm::Type::getInt64Ty(ctx), shared_bytes));
 
-    detail::verify(m, "after lowering for " + to_string(r));
+    detail::verify(m, "after lowering for " + to_string(r), subject);
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
 }
 
@@ -126,7 +239,8 @@ std::chrono::nanoseconds Target::optimize(llvm::Module& m, const TargetSpec& spe
     TargetSpec r = resolve(spec);
     check_prepared(m, r, "optimize");
     auto tm = target_machine(r);
-    detail::optimize_module(m, *tm, r.opt_level);
+    detail::optimize_module(m, *tm, r.opt_level,
+                            subject_of(m, md_string(m.getNamedMetadata(kKernelMd), 0), r));
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
 }
 
@@ -146,7 +260,8 @@ Artifact Target::emit(llvm::Module& m, const TargetSpec& spec) const {
             llvm::mdconst::extract_or_null<llvm::ConstantInt>(m.getModuleFlag(kSharedBytesFlag)))
         a.static_shared_bytes = flag->getZExtValue();
 
-    finish(detail::codegen(m, *tm, emits_assembly()), r, a);
+    const CompileSubject subject = subject_of(m, a.kernel_symbol, r);
+    finish(detail::codegen(m, *tm, emits_assembly(), subject), r, subject, a);
     a.times.emit = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
     return a;
 }

@@ -7,12 +7,17 @@
 //   emit(module, spec)             code generation and final link -> Artifact
 //
 // The module must hold the kernel entry and every function it calls; it is modified in place.
-// After a step throws, the module is in an unspecified (but destructible) state: discard it.
+// After a step throws, the module is in an unspecified (but destructible) state: discard it --
+// except after a LoweringCrashError: LLVM crashed in the module's context (the crash was
+// contained, targets/crash_recovery.hpp), and the context and its modules must then be neither
+// used nor destroyed. Own contexts through an IsolatedContext (targets/isolated_context.hpp),
+// which leaks such a context instead of destroying it.
 // One LLVMContext per compilation: steps install a diagnostic handler on the module's context
 // while they run, so a context must not be shared by compilations running at the same time.
 #pragma once
 
 #include "targets/artifact.hpp"
+#include "targets/crash_recovery.hpp"
 #include "targets/target_spec.hpp"
 
 #include <chrono>
@@ -25,6 +30,7 @@ namespace llvm {
 class Function;
 class Module;
 class TargetMachine;
+class Type;
 } // namespace llvm
 
 namespace kcache {
@@ -59,14 +65,22 @@ public:
     /// supported_archs(), InvalidArgumentError for another kind or an opt level outside 0..3.
     TargetSpec resolve(const TargetSpec& spec) const;
 
-    /// Step 1; returns the time it took. Throws LoweringError (VerifierError for invalid IR) or
-    /// UnknownArchError. The kernel keeps its name.
+    /// Why this target cannot compile `f`, or an empty string: a used declaration of another
+    /// target's intrinsic (llvm.nvvm.* on amdgpu, llvm.amdgcn.* on nvptx, ...) or of an `llvm.*`
+    /// name that is no intrinsic of this LLVM; a definition that computes with a floating-point
+    /// type the target cannot lower (fp128, x86_fp80, ppc_fp128 on GPUs). LLVM's backends end the
+    /// process on such input, so prepare() rejects it up front; front ends call this to report it
+    /// with their own context (the IR line). Other crashes of LLVM are contained, not predicted.
+    std::string unsupported(const llvm::Function& f) const;
+
+    /// Step 1; returns the time it took. Throws LoweringError (VerifierError for invalid IR,
+    /// LoweringCrashError when LLVM crashed) or UnknownArchError. The kernel keeps its name.
     std::chrono::nanoseconds prepare(llvm::Module& m, std::string_view kernel,
                                      const TargetSpec& spec) const;
-    /// Step 2 on a prepared module; returns the time it took.
+    /// Step 2 on a prepared module; returns the time it took. Throws LoweringCrashError.
     std::chrono::nanoseconds optimize(llvm::Module& m, const TargetSpec& spec) const;
     /// Step 3 on a prepared (and usually optimised) module; fills Artifact::times.emit.
-    /// Throws CodegenError.
+    /// Throws CodegenError, LoweringCrashError.
     Artifact emit(llvm::Module& m, const TargetSpec& spec) const;
 
     /// All three steps, with all three times recorded.
@@ -90,9 +104,16 @@ protected:
     virtual void lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec& spec) const = 0;
     /// Whether emit's code generation produces assembly (PTX) rather than an object file.
     virtual bool emits_assembly() const { return false; }
-    /// Target part of emit: turns codegen output into the artifact's format and bytes.
+    /// Target part of emit: turns codegen output into the artifact's format and bytes. Runs
+    /// external tools (lld, nvJitLink) in recovery regions about `subject`.
     virtual void finish(std::vector<char> codegen_output, const TargetSpec& spec,
-                        Artifact& artifact) const = 0;
+                        const detail::CompileSubject& subject, Artifact& artifact) const = 0;
+    /// Whether the backend lowers values of the floating-point type `t`. GPUs: half, bfloat,
+    /// float and double.
+    virtual bool lowers_float(const llvm::Type& t) const;
+    /// Whether `llvm.<prefix>.*` intrinsics are this target's own: the prefix LLVM gives the
+    /// triple's architecture ("nvvm", "amdgcn", "x86").
+    virtual bool own_intrinsic_prefix(std::string_view prefix) const;
 };
 
 /// The process-wide instance of each target, created on first use with default options.

@@ -17,6 +17,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <latch>
 #include <thread>
 
 namespace kcache::test {
@@ -28,15 +30,6 @@ using types::Int32;
 using types::Ptr;
 
 const TargetSpec kHost{TargetKind::Host, "", 0};
-
-// Runs a `k(out::Ptr{Float32})` host artifact on one thread and returns out[0].
-float run_store_kernel(const ArtifactPtr& a) {
-    HostModule m(*a);
-    auto fn = m.lookup<void (*)(float*, host::LaunchContext*)>(a->kernel_symbol);
-    float out = 0;
-    launch({1}, {1}, a->static_shared_bytes, [&](host::LaunchContext* c) { fn(&out, c); });
-    return out;
-}
 
 Type kernel_tt() {
     return Type::tuple({Ptr(Float32())});
@@ -88,8 +81,8 @@ TEST(KernelCompiler, RedefiningAGlobalCalleeRecompilesOnlyItsUsers) {
     KernelCompiler kc(table, "redefine");
     auto u1 = kc.compile(user, kernel_tt(), kHost);
     auto o1 = kc.compile(other, kernel_tt(), kHost);
-    EXPECT_EQ(run_store_kernel(u1), 2.0f);
-    EXPECT_EQ(run_store_kernel(o1), 1.0f);
+    EXPECT_EQ(run_store_kernel(*u1), 2.0f);
+    EXPECT_EQ(run_store_kernel(*o1), 1.0f);
     EXPECT_EQ(kc.cache().stats().compilations, 2u);
 
     add_generator(table, helper, Signature({Float32()}), add_const(10.0f), Float32());
@@ -99,7 +92,7 @@ TEST(KernelCompiler, RedefiningAGlobalCalleeRecompilesOnlyItsUsers) {
     EXPECT_EQ(kc.compile(other, kernel_tt(), kHost), o1);
     EXPECT_EQ(kc.cache().stats().compilations, 3u); // only `user` again
     EXPECT_GE(kc.cache().stats().invalidations, 1u);
-    EXPECT_EQ(run_store_kernel(u2), 11.0f);
+    EXPECT_EQ(run_store_kernel(*u2), 11.0f);
 }
 
 TEST(KernelCompiler, RedefiningACalleeOfAnIRCalleeInvalidatesTransitively) {
@@ -120,10 +113,10 @@ define float @)" + mid.name() + R"((float %x) {
     add_generator(table, kernel, Signature({Ptr(Float32())}), store_call(&mid));
 
     KernelCompiler kc(table, "transitive");
-    EXPECT_EQ(run_store_kernel(kc.compile(kernel, kernel_tt(), kHost)), 9.0f);
+    EXPECT_EQ(run_store_kernel(*kc.compile(kernel, kernel_tt(), kHost)), 9.0f);
     add_generator(table, leaf, Signature({Float32()}), add_const(4.0f), Float32());
     EXPECT_EQ(kc.lookup(kernel, kernel_tt(), kHost), nullptr);
-    EXPECT_EQ(run_store_kernel(kc.compile(kernel, kernel_tt(), kHost)), 15.0f);
+    EXPECT_EQ(run_store_kernel(*kc.compile(kernel, kernel_tt(), kHost)), 15.0f);
 }
 
 TEST(KernelCompiler, OverlayMethodRecompilesOnlyTheOverlayCachesUsers) {
@@ -138,20 +131,20 @@ TEST(KernelCompiler, OverlayMethodRecompilesOnlyTheOverlayCachesUsers) {
     KernelCompiler on_overlay(overlay, "on_overlay");
     auto b1 = on_base.compile(kernel, kernel_tt(), kHost);
     auto v1 = on_overlay.compile(kernel, kernel_tt(), kHost);
-    EXPECT_EQ(run_store_kernel(b1), 2.0f);
-    EXPECT_EQ(run_store_kernel(v1), 2.0f);
+    EXPECT_EQ(run_store_kernel(*b1), 2.0f);
+    EXPECT_EQ(run_store_kernel(*v1), 2.0f);
 
     // A device-specific definition in the overlay wins over the base one for its cache only.
     add_generator(overlay, helper, Signature({Float32()}), add_const(100.0f), Float32());
     EXPECT_EQ(on_overlay.lookup(kernel, kernel_tt(), kHost), nullptr);
     EXPECT_EQ(on_base.lookup(kernel, kernel_tt(), kHost), b1);
-    EXPECT_EQ(run_store_kernel(on_overlay.compile(kernel, kernel_tt(), kHost)), 101.0f);
+    EXPECT_EQ(run_store_kernel(*on_overlay.compile(kernel, kernel_tt(), kHost)), 101.0f);
     EXPECT_EQ(on_base.compile(kernel, kernel_tt(), kHost), b1);
 
     // Redefining the overlay method again recompiles the overlay user again.
     add_generator(overlay, helper, Signature({Float32()}), add_const(200.0f), Float32());
     EXPECT_EQ(on_overlay.lookup(kernel, kernel_tt(), kHost), nullptr);
-    EXPECT_EQ(run_store_kernel(on_overlay.compile(kernel, kernel_tt(), kHost)), 201.0f);
+    EXPECT_EQ(run_store_kernel(*on_overlay.compile(kernel, kernel_tt(), kHost)), 201.0f);
     EXPECT_EQ(on_base.lookup(kernel, kernel_tt(), kHost), b1);
 }
 
@@ -316,7 +309,7 @@ define void @)" + kernel.name() +
     for (auto& f : *m)
         helpers += f.getName().starts_with(helper.name());
     EXPECT_EQ(helpers, 1);
-    EXPECT_EQ(run_store_kernel(kc.compile(kernel, kernel_tt(), kHost)), 2.0f);
+    EXPECT_EQ(run_store_kernel(*kc.compile(kernel, kernel_tt(), kHost)), 2.0f);
 }
 
 // An in-memory store keyed by kernel symbol and spec, standing in for a content-hash store.
@@ -389,22 +382,40 @@ TEST(KernelCompiler, ArtifactStoreSeamCanAnswerWithAStoredArtifact) {
     EXPECT_EQ(second.lookup(saxpy, tt, spec), a); // and the cache holds it
 }
 
+// Four threads miss on one entry at once: the generator holds the one compilation until the
+// cache has counted all four misses, so none of them can have been served by a finished entry;
+// all four get the one artifact, built once.
 TEST(KernelCompiler, ConcurrentMissesCompileOnce) {
-    register_all();
-    KernelCompiler kc(MethodTable::global(), unique("concurrent"));
-    const Function& mm = Function::named("matmul_tiled");
-    Type tt = tt_of<float*, float*, float*, std::int32_t, std::int32_t, std::int32_t>();
-    ArtifactPtr results[4];
+    constexpr int kThreads = 4;
+    MethodTable& table = fresh_table("concurrent");
+    Function& kernel = Function::define(unique("kernel"));
+    KernelCompiler kc(table, "concurrent");
+    std::atomic<int> generator_runs{0};
+    add_generator(table, kernel, Signature({Ptr(Float32())}), [&](GenContext& g) {
+        ++generator_runs;
+        // No timing assumption: the misses are counted before a thread waits or compiles.
+        while (kc.cache().stats().misses < kThreads)
+            std::this_thread::yield();
+        store_value(3.0f)(g);
+    });
+
+    std::latch start(kThreads);
+    ArtifactPtr results[kThreads];
     std::vector<std::thread> threads;
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < kThreads; ++i)
         threads.emplace_back([&, i] {
-            results[i] = kc.compile(mm, tt, {TargetKind::Nvptx, "sm_90", 2});
+            start.arrive_and_wait();
+            results[i] = kc.compile(kernel, kernel_tt(), kHost);
         });
     for (auto& t : threads)
         t.join();
     for (auto& r : results)
         EXPECT_EQ(r, results[0]);
+    EXPECT_EQ(kc.cache().stats().misses, std::uint64_t(kThreads));
+    EXPECT_EQ(kc.cache().stats().compilations, 1u);
     EXPECT_EQ(kc.stats().compilations, 1u);
+    EXPECT_EQ(generator_runs.load(), 1);
+    EXPECT_EQ(run_store_kernel(*results[0]), 3.0f);
 }
 
 TEST(KernelCompiler, LinkedModuleHoldsEntryAndCalleeSpecialisations) {

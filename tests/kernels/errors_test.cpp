@@ -25,25 +25,6 @@ Type kernel_tt() {
     return Type::tuple({Ptr(Float32())});
 }
 
-// Asserts that compiling throws E twice (nothing cached in between) and returns the error.
-template <class E>
-E expect_uncached_error(KernelCompiler& kc, const Function& f, Type tt, const TargetSpec& spec) {
-    for (int attempt = 0;; ++attempt) {
-        try {
-            kc.compile(f, tt, spec);
-            ADD_FAILURE() << "no " << typeid(E).name() << " thrown";
-            throw;
-        } catch (const E& e) {
-            EXPECT_EQ(
-                kc.cache().lookup(f, tt, spec.arch.empty() ? KernelCompiler::resolve(spec) : spec),
-                nullptr);
-            EXPECT_EQ(kc.cache().stats().compilations, 0u);
-            if (attempt == 1)
-                return e;
-        }
-    }
-}
-
 struct Fixture : ::testing::Test {
     MethodTable& table = fresh_table("errors");
     Function& kernel = Function::define(unique("k"));
@@ -183,6 +164,40 @@ TEST_F(Fixture, IRConventionViolationsNameSymbolAndLine) {
         EXPECT_EQ(e.method(), name() + "(::Ptr{Float32})");
         EXPECT_FALSE(e.symbol().empty());
     }
+}
+
+// Hostile IR sources: not bitcode at all, truncated bitcode, text with NUL bytes, a symbol name
+// of a megabyte, type metadata nested past the parser's limit. Typed errors, bounded messages.
+TEST_F(Fixture, HostileIRSourcesAreTypedErrorsWithBoundedMessages) {
+    add_ir_method(table, kernel, Signature({Ptr(Float32())}),
+                  LlvmIR::bitcode({0x42, 0x43, 0xc0, 0xde, 0xff, 0xff, 0xff, 0xff}));
+    auto garbage = expect_uncached_error<IRConventionError>(kc, kernel, kernel_tt(), kHost);
+    EXPECT_NE(std::string(garbage.what()).find("cannot read bitcode"), std::string::npos);
+
+    define_ir(std::string("define void @") + name() + "(ptr addrspace(1) %out) {\n\0\n}\n");
+    expect_uncached_error<IRParseError>(kc, kernel, kernel_tt(), kHost);
+
+    const std::string huge(1 << 20, 'h');
+    define_ir("declare !kcache.types !{!\"Float32\"} float @" + huge + "(float)\ndefine void @" +
+              name() + "(ptr addrspace(1) %out) {\n  %v = call float @" + huge +
+              "(float 1.0)\n  ret void\n}\n");
+    auto unknown = expect_uncached_error<IRConventionError>(kc, kernel, kernel_tt(), kHost);
+    EXPECT_EQ(unknown.symbol(), huge);
+    EXPECT_LT(std::string(unknown.what()).size(), 2000u);
+
+    Function& helper = Function::define(unique("helper"));
+    add_generator(table, helper, Signature({Float32()}), add_const(1.0f), Float32());
+    std::string deep;
+    for (int i = 0; i < 1000; ++i)
+        deep += "Ptr{";
+    deep += "Float32" + std::string(1000, '}');
+    define_ir("declare !kcache.types !{!\"" + deep + "\"} float @" + helper.name() +
+              "(float)\ndefine void @" + name() + "(ptr addrspace(1) %out) {\n  %v = call float @" +
+              helper.name() + "(float 1.0)\n  ret void\n}\n");
+    auto nested = expect_uncached_error<IRConventionError>(kc, kernel, kernel_tt(), kHost);
+    EXPECT_NE(std::string(nested.what()).find("deeper than 64"), std::string::npos)
+        << nested.what();
+    EXPECT_EQ(nested.line(), 1);
 }
 
 TEST_F(Fixture, IREntryMustExistAndMatchTheSignature) {

@@ -68,4 +68,12 @@ void launch(Dim3 grid, Dim3 block, std::uint64_t shared_bytes,
             }
 }
 
+float run_store_kernel(const Artifact& a) {
+    HostModule m(a);
+    auto fn = m.lookup<void (*)(float*, host::LaunchContext*)>(a.kernel_symbol);
+    float out = 0;
+    launch({1}, {1}, a.static_shared_bytes, [&](host::LaunchContext* c) { fn(&out, c); });
+    return out;
+}
+
 } // namespace kcache::test

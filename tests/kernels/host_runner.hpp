@@ -39,4 +39,7 @@ private:
 void launch(Dim3 grid, Dim3 block, std::uint64_t shared_bytes,
             const std::function<void(host::LaunchContext*)>& thread);
 
+/// Runs a `k(out::Ptr{Float32})` host artifact on one thread and returns out[0].
+float run_store_kernel(const Artifact& a);
+
 } // namespace kcache::test

@@ -5,9 +5,14 @@
 #include "core/method_table.hpp"
 #include "kernels/emit.hpp"
 #include "kernels/generator.hpp"
+#include "kernels/kernel_compiler.hpp"
+
+#include <gtest/gtest.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
+#include <typeinfo>
 
 namespace kcache::test {
 
@@ -41,6 +46,36 @@ inline kernels::GeneratorFn store_call(const Function* callee) {
         b.CreateStore(v, g.function().getArg(0));
         b.CreateRetVoid();
     };
+}
+
+/// Generator of a kernel `k(out::Ptr{Float32})` storing `value` into out[0].
+inline kernels::GeneratorFn store_value(float value) {
+    return [value](kernels::GenContext& g) {
+        llvm::IRBuilder<> b(llvm::BasicBlock::Create(g.context(), "entry", &g.function()));
+        b.CreateStore(llvm::ConstantFP::get(b.getFloatTy(), value), g.function().getArg(0));
+        b.CreateRetVoid();
+    };
+}
+
+/// Asserts that compiling throws E twice (nothing cached in between, nothing compiled) and
+/// returns the error.
+template <class E>
+E expect_uncached_error(kernels::KernelCompiler& kc, const Function& f, Type tt,
+                        const TargetSpec& spec) {
+    const auto compiled_before = kc.cache().stats().compilations;
+    for (int attempt = 0;; ++attempt) {
+        try {
+            kc.compile(f, tt, spec);
+            throw std::logic_error(std::string("compiled; expected a ") + typeid(E).name());
+        } catch (const E& e) {
+            EXPECT_EQ(kc.cache().lookup(
+                          f, tt, spec.arch.empty() ? kernels::KernelCompiler::resolve(spec) : spec),
+                      nullptr);
+            EXPECT_EQ(kc.cache().stats().compilations, compiled_before);
+            if (attempt == 1)
+                return e;
+        }
+    }
 }
 
 } // namespace kcache::test

@@ -157,7 +157,7 @@ std::string math_kernel(const std::vector<std::string>& builtins) {
     return decls + "define void @all_math(ptr addrspace(1) %buf) {\n" + body + "  ret void\n}\n";
 }
 
-Compilation::Compilation(const std::string& ir) : module(parse_ir(ir, *ctx)) {}
+Compilation::Compilation(const std::string& ir) : module(parse_ir(ir, ctx.get()).release()) {}
 
 Artifact compile(const std::string& ir, const std::string& kernel, const TargetSpec& spec) {
     Compilation c(ir);

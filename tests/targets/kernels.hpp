@@ -1,6 +1,7 @@
 // Small kernels in textual LLVM IR using the portable builtins, shared by the targets tests.
 #pragma once
 
+#include "targets/isolated_context.hpp"
 #include "targets/target.hpp"
 
 #include <llvm/IR/LLVMContext.h>
@@ -22,10 +23,11 @@ extern const char* const kMath;
 /// A kernel `@all_math` calling each listed kcache math builtin once (name, e.g. "exp.f32").
 std::string math_kernel(const std::vector<std::string>& builtins);
 
-/// A fresh context and module per compilation, as the targets require.
+/// A fresh context and module per compilation, as the targets require; both are leaked rather
+/// than destroyed when LLVM crashed in them.
 struct Compilation {
-    std::unique_ptr<llvm::LLVMContext> ctx = std::make_unique<llvm::LLVMContext>();
-    std::unique_ptr<llvm::Module> module;
+    IsolatedContext ctx;
+    ModulePtr module;
     explicit Compilation(const std::string& ir);
 };
 

@@ -189,5 +189,34 @@ TEST_F(Cli, ErrorsGoToStderrWithNonZeroStatus) {
     }
 }
 
+// The reported crash (a stack overflow, exit 139) and other hostile command lines: each is a
+// usage error or a failed compile with a bounded, printable message.
+TEST_F(Cli, HostileCommandLinesAreBoundedErrors) {
+    std::string deep;
+    for (int i = 0; i < 25000; ++i)
+        deep += "Ptr{";
+    deep += "Float32" + std::string(25000, '}');
+    Result nested = run({"compile", "saxpy", "--types", deep});
+    EXPECT_EQ(nested.status, 2) << nested.err.substr(0, 500);
+    EXPECT_NE(nested.err.find("deeper than 64"), std::string::npos);
+    EXPECT_LT(nested.err.size(), 1000u);
+
+    const std::string huge(100000, 'x'); // under the kernel's 128 KiB limit per argument
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"compile", huge},
+                                                 {"compile", "vadd", "--arch", huge},
+                                                 {"compile", "vadd", "--target", huge},
+                                                 {"compile", "vadd", huge},
+                                                 {"compile", "vadd", "-O", huge},
+                                                 {huge}}) {
+        Result r = run(args);
+        EXPECT_TRUE(r.status == 1 || r.status == 2) << r.status;
+        EXPECT_LT(r.err.size(), 2000u) << r.err.substr(0, 300);
+    }
+    Result escaped = run({"compile", "vadd", "--target", "nvptx", "--arch", "sm_80\x1b[2J"});
+    EXPECT_EQ(escaped.status, 1);
+    EXPECT_EQ(escaped.err.find('\x1b'), std::string::npos) << escaped.err;
+    EXPECT_NE(escaped.err.find("sm_80\\x1b[2J"), std::string::npos) << escaped.err;
+}
+
 } // namespace
 } // namespace kcache::test

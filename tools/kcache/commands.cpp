@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include "core/excerpt.hpp"
 #include "kernels/errors.hpp"
 #include "kernels/kernel_compiler.hpp"
 #include "kernels/library.hpp"
@@ -33,7 +34,7 @@ how to launch it, and the --types of an example specialisation for `kcache compi
 
 int run_kernels(std::span<const std::string> args, std::ostream& out, std::ostream&) {
     if (!args.empty())
-        throw UsageError{"unexpected argument '" + args[0] + "'"};
+        throw UsageError{"unexpected argument '" + excerpt(args[0]) + "'"};
     for (const auto& k : kernels::register_all()) {
         out << k.name << "\n";
         for (const auto& s : k.signatures)
@@ -99,7 +100,7 @@ CompileOptions parse_compile(std::span<const std::string> args) {
     };
     auto opt = [](const std::string& s) {
         if (s.size() != 1 || s[0] < '0' || s[0] > '3')
-            throw UsageError{"optimisation level must be 0, 1, 2 or 3, not '" + s + "'"};
+            throw UsageError{"optimisation level must be 0, 1, 2 or 3, not '" + excerpt(s) + "'"};
         return s[0] - '0';
     };
     for (std::size_t i = 0; i < args.size(); ++i) {
@@ -123,26 +124,26 @@ CompileOptions parse_compile(std::span<const std::string> args) {
         else if (a == "-o")
             o.output = value(i, a);
         else if (a.starts_with("-") && a.size() > 1)
-            throw UsageError{"unknown option '" + a + "'"};
+            throw UsageError{"unknown option '" + excerpt(a) + "'"};
         else if (o.kernel.empty())
             o.kernel = a;
         else
-            throw UsageError{"unexpected argument '" + a + "' (one kernel at a time)"};
+            throw UsageError{"unexpected argument '" + excerpt(a) + "' (one kernel at a time)"};
     }
     if (o.kernel.empty())
         throw UsageError{"no kernel given"};
     if (o.target != "nvptx" && o.target != "amdgpu" && o.target != "host")
-        throw UsageError{"unknown target '" + o.target + "' (nvptx, amdgpu or host)"};
+        throw UsageError{"unknown target '" + excerpt(o.target) + "' (nvptx, amdgpu or host)"};
     return o;
 }
 
 void write_file(const std::string& path, const void* data, std::size_t size) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     if (!f)
-        throw Error("cannot open '" + path + "' for writing");
+        throw Error("cannot open '" + excerpt(path) + "' for writing");
     f.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
     if (!f.flush())
-        throw Error("cannot write '" + path + "'");
+        throw Error("cannot write '" + excerpt(path) + "'");
 }
 
 int run_compile(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
@@ -153,7 +154,7 @@ int run_compile(std::span<const std::string> args, std::ostream& out, std::ostre
         std::string names;
         for (const auto& k : all)
             names += " " + k.name;
-        throw UsageError{"unknown kernel '" + o.kernel + "'; kernels:" + names};
+        throw UsageError{"unknown kernel '" + excerpt(o.kernel) + "'; kernels:" + names};
     }
     Type tt;
     try {
@@ -218,7 +219,7 @@ int run_run(std::span<const std::string> args, std::ostream& out, std::ostream&)
     runtime::DeviceChoice choice = runtime::DeviceChoice::Best;
     for (std::size_t i = 0; i < args.size(); ++i) {
         if (args[i] != "--device")
-            throw UsageError{"unexpected argument '" + args[i] + "'"};
+            throw UsageError{"unexpected argument '" + excerpt(args[i]) + "'"};
         if (i + 1 == args.size())
             throw UsageError{"--device needs a value: host, cuda, hip or best"};
         try {
@@ -238,10 +239,62 @@ constexpr Command kCommands[] = {
      run_run},
 };
 
+void print_usage(std::ostream& os) {
+    os << "usage: kcache <command> [options]\n"
+          "       kcache <command> --help\n\n"
+          "commands:\n";
+    for (const auto& c : kCommands)
+        os << "  " << c.name << std::string(12 - c.name.size(), ' ') << c.summary << "\n";
+    os << "\nExit status: 0 on success, 1 when the operation fails, 2 on bad usage.\n";
+}
+
 } // namespace
 
 std::span<const Command> commands() {
     return kCommands;
+}
+
+int run(std::span<const std::string> args, std::ostream& out, std::ostream& err) {
+    if (args.empty()) {
+        print_usage(err);
+        return kUsage;
+    }
+    if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        if (args.size() > 1 && args[0] == "help")
+            for (const auto& c : commands())
+                if (c.name == args[1]) {
+                    out << c.help;
+                    return kOk;
+                }
+        print_usage(out);
+        return kOk;
+    }
+    for (const auto& c : commands()) {
+        if (c.name != args[0])
+            continue;
+        std::span<const std::string> rest = args.subspan(1);
+        for (const auto& a : rest)
+            if (a == "--help" || a == "-h") {
+                out << c.help;
+                return kOk;
+            }
+        try {
+            return c.run(rest, out, err);
+        } catch (const UsageError& e) {
+            err << "kcache " << c.name << ": " << e.message << "\n(see kcache " << c.name
+                << " --help)\n";
+            return kUsage;
+        } catch (const Error& e) {
+            err << "kcache " << c.name << ": error: " << e.what() << "\n";
+            return kFailed;
+        } catch (const std::exception& e) {
+            err << "kcache " << c.name << ": internal error: " << e.what() << "\n";
+            return kFailed;
+        }
+    }
+    err << "kcache: unknown command '" << excerpt(args[0]) << "'\n\n";
+    print_usage(err);
+    return kUsage;
 }
 
 } // namespace kcache::cli

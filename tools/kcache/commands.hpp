@@ -1,5 +1,6 @@
 // Subcommands of the `kcache` tool. Each is one entry in commands(): adding one (e.g. `run`)
 // means writing its function and help text and listing it there.
+// Thread-safety: run() may be called from one thread at a time.
 #pragma once
 
 #include <iosfwd>
@@ -21,6 +22,11 @@ struct Command {
 };
 
 std::span<const Command> commands();
+
+/// The `kcache` command line after the program name, as the tool runs it: the command, its
+/// --help, and every error turned into a message on `err` and an exit status. Output goes to
+/// `out`. main() is this; harnesses run the command in-process through it.
+int run(std::span<const std::string> args, std::ostream& out, std::ostream& err);
 
 /// A bad command line; the message is printed with a pointer to --help, exit status 2.
 struct UsageError {
