@@ -6,10 +6,11 @@
 //                               host time per launch, measured over batches of kLaunchBatch
 //                               enqueued without waiting (far below the driver's queue, so the GPU
 //                               never holds the host back), the device synchronised between them
+//   BM_CudaLaunch/handle        the same launch through a call-site handle (Runtime::kernel<...>)
 //   BM_CudaLaunch/raw           cuLaunchKernel of the same artifact's CUfunction, through kcache's
-//                               driver table. Both rows time the two kinds of batch alternately in
-//                               every iteration; `vs_raw` is kcache's time over raw's (goal
-//                               <= 1.05)
+//                               driver table. The three rows time the three kinds of batch
+//                               alternately in every iteration; `vs_raw` is a row's time over
+//                               raw's (goal <= 1.05)
 //   BM_CudaFirstLaunch/<kernel> each library kernel from nothing in a warm process: compile (a
 //                               fresh cache, no store), load (module and function), first launch
 //                               until it has run; counters compile_ms, load_ms, launch_ms
@@ -153,7 +154,7 @@ std::vector<float> pattern(std::size_t n, std::size_t seed) {
 
 // --- launch overhead ------------------------------------------------------------------------
 
-enum class LaunchSide { Kcache, Raw };
+enum class LaunchSide { Kcache, Handle, Raw };
 
 void BM_CudaLaunch(benchmark::State& state, LaunchSide reported) {
     CudaBench& b = cuda();
@@ -176,13 +177,16 @@ void BM_CudaLaunch(benchmark::State& state, LaunchSide reported) {
             for (int i = 0; i < kLaunchBatch; ++i)
                 b.rt->launch(dev, fill, {1, 1}, out, value, I32(1));
         };
+        const auto fill_site = b.rt->kernel<float*, float, I32>(dev, fill);
+        auto handle_batch = [&] {
+            for (int i = 0; i < kLaunchBatch; ++i)
+                fill_site({1, 1}, out, value, I32(1));
+        };
         auto raw_batch = [&] {
             for (int i = 0; i < kLaunchBatch; ++i)
                 b.check(b.api->launch(module->function(), Dim3{1}, Dim3{1}, 0, nullptr, params),
                         "cuLaunchKernel");
         };
-        // The call-site handle (Runtime::kernel<...>, issue 10 section 2): once it exists, time
-        // its batch here as a third side, LaunchSide::Handle, reported as BM_CudaLaunch/handle.
         auto timed = [&](const auto& batch) {
             const auto t0 = Clock::now();
             batch();
@@ -191,18 +195,26 @@ void BM_CudaLaunch(benchmark::State& state, LaunchSide reported) {
             return s;
         };
         timed(raw_batch); // the raw module's first launch (lazy loading) stays out of the figures
-        double kcache_s = 0, raw_s = 0;
+        timed(handle_batch);
+        double kcache_s = 0, handle_s = 0, raw_s = 0;
         for (auto _ : state) {
             const double k = timed(kcache_batch);
+            const double h = timed(handle_batch);
             const double r = timed(raw_batch);
             kcache_s += k;
+            handle_s += h;
             raw_s += r;
-            // The time reported is per launch.
-            state.SetIterationTime((reported == LaunchSide::Kcache ? k : r) / kLaunchBatch);
+            const double mine = reported == LaunchSide::Kcache   ? k
+                                : reported == LaunchSide::Handle ? h
+                                                                 : r;
+            state.SetIterationTime(mine / kLaunchBatch); // the time reported is per launch
         }
         if (restore)
             b.api->leave(restore);
-        state.counters["vs_raw"] = raw_s > 0 ? kcache_s / raw_s : 0.0;
+        const double mine = reported == LaunchSide::Kcache   ? kcache_s
+                            : reported == LaunchSide::Handle ? handle_s
+                                                             : raw_s;
+        state.counters["vs_raw"] = raw_s > 0 ? mine / raw_s : 0.0;
     });
 }
 
@@ -475,6 +487,8 @@ void add_driver_context(const CudaBench& b) {
     }
     add_driver_context(b);
     benchmark::RegisterBenchmark("BM_CudaLaunch/kcache", BM_CudaLaunch, LaunchSide::Kcache)
+        ->UseManualTime();
+    benchmark::RegisterBenchmark("BM_CudaLaunch/handle", BM_CudaLaunch, LaunchSide::Handle)
         ->UseManualTime();
     benchmark::RegisterBenchmark("BM_CudaLaunch/raw", BM_CudaLaunch, LaunchSide::Raw)
         ->UseManualTime();

@@ -27,7 +27,7 @@ endif()
 
 # name -> the counter it must carry
 set(expected
-  "BM_CudaLaunch/kcache=vs_raw" "BM_CudaLaunch/raw=vs_raw"
+  "BM_CudaLaunch/kcache=vs_raw" "BM_CudaLaunch/handle=vs_raw" "BM_CudaLaunch/raw=vs_raw"
   "BM_CudaBandwidth/memcpy=bytes_per_second" "BM_CudaBandwidth/copy=of_memcpy"
   "BM_CudaBandwidth/saxpy=of_memcpy" "BM_CudaBandwidth/transpose=of_memcpy"
   "BM_CudaMatmulTiled/64/manual_time=FLOP/s")
