@@ -6,6 +6,7 @@
 #include "runtime/device_registry.hpp"
 #include "runtime/runtime.hpp"
 #include "store/disk_tier.hpp"
+#include "store/redis_tier.hpp"
 #include "store/store.hpp"
 
 #include <algorithm>
@@ -81,11 +82,11 @@ public:
         if (s.published != store_before_.published)
             return "compiled";
         const bool recalled = s.recalls != store_before_.recalls;
-        std::string tier = "memory";
+        std::string tier = "memory"; // else the slowest tier that answered: disk or redis
         for (std::size_t i = 0; i < s.tiers.size(); ++i)
-            if (s.tiers[i].first == "disk" &&
+            if (s.tiers[i].first != "memory" &&
                 s.tiers[i].second.hits != store_before_.tiers[i].second.hits)
-                tier = "disk";
+                tier = s.tiers[i].first;
         return tier + (recalled ? " (no IR)" : " (IR hashed)");
     }
 
@@ -107,6 +108,13 @@ void print_store(std::ostream& out, const store::Store& store) {
             << t.lock_waits << " lock waits, " << t.errors << " errors";
         if (auto* disk = dynamic_cast<const store::DiskTier*>(store.tier(name)))
             out << "  (" << disk->options().root.string() << ")";
+        if (auto* redis = dynamic_cast<const store::RedisTier*>(store.tier(name))) {
+            out << ", " << t.rejected << " rejected, " << t.dropped << " uploads dropped, "
+                << t.backoffs << " skipped (back-off)  (";
+            for (std::size_t i = 0; i < redis->options().servers.size(); ++i)
+                out << (i ? " " : "") << redis->options().servers[i].str();
+            out << ")";
+        }
         out << "\n";
     }
 }
