@@ -16,14 +16,11 @@ inline constexpr int kOptLevel = 2;
 
 /// The spec each target is benchmarked at: sm_80, gfx90a, this CPU; -O2.
 inline TargetSpec spec_for(TargetKind kind) {
-    switch (kind) {
-    case TargetKind::Nvptx:
+    if (kind == TargetKind::nvptx())
         return {kind, "sm_80", kOptLevel};
-    case TargetKind::Amdgpu:
+    if (kind == TargetKind::amdgpu())
         return {kind, "gfx90a", kOptLevel};
-    default:
-        return {kind, "", kOptLevel};
-    }
+    return {kind, "", kOptLevel};
 }
 
 /// BM_ColdCompile/<kernel>/<target>: a fresh cache and no store each iteration, so every compile

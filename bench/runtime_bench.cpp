@@ -6,7 +6,7 @@
 //                         wall time per launch of both threads together)
 //   BM_HandleLaunch/host  the same through a KernelHandle (no site lookup)
 //   BM_DeviceLaunch/host  the same module launched through Device::launch (no cache, no table)
-//   BM_DirectCall/host    the loaded entry point called directly with a launch context
+//   BM_DirectCall/host    the loaded argument-array entry called directly with a launch context
 //   BM_Saxpy/host         saxpy over n floats through kcache (bytes/s: 12 bytes per element)
 // GPU (registered when a CUDA device is found, else one entry skipped with the reason):
 //   BM_LaunchHit/cuda and BM_HandleLaunch/cuda vs BM_RawLaunch/cuda (cuLaunchKernel of the same
@@ -16,6 +16,7 @@
 #include "runtime/gpu_device.hpp"
 #include "runtime/host_device.hpp"
 #include "runtime/runtime.hpp"
+#include "targets/host_abi.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -78,7 +79,7 @@ void BM_DeviceLaunch_host(benchmark::State& state) {
     float v = 2.0f;
     I32 n = 1;
     void* values[] = {&p, &v, &n};
-    const runtime::KernelArgs args{values, 3, &runtime::detail::host_invoke<float*, float, I32>};
+    const runtime::KernelArgs args{values, 3, runtime::detail::layout_of<float*, float, I32>()};
     for (auto _ : state)
         env.dev->launch(*module, {1, 1}, args, {});
 }
@@ -89,14 +90,18 @@ void BM_DirectCall_host(benchmark::State& state) {
     auto art = env.compiler.compile(Function::named("fill"), tt_of<float*, float, I32>(),
                                     env.dev->target());
     auto module = env.dev->load(*art);
-    using Fn = void (*)(float*, float, I32, host::LaunchContext*);
-    auto fn = reinterpret_cast<Fn>(module->function());
+    // The host module's entry is the argument-array entry (targets/host_abi.hpp).
+    auto fn = reinterpret_cast<host::ArgsEntryFn>(module->function());
     float out = 0;
+    float* p = &out;
+    float v = 2.0f;
+    I32 n = 1;
+    void* values[] = {&p, &v, &n};
     host::LaunchContext ctx{};
     for (int i = 0; i < 3; ++i)
         ctx.grid_dim[i] = ctx.block_dim[i] = 1;
     for (auto _ : state) {
-        fn(&out, 2.0f, 1, &ctx);
+        fn(values, &ctx);
         benchmark::DoNotOptimize(out);
     }
 }
@@ -128,7 +133,7 @@ GpuEnv& cuda_env() {
     static GpuEnv env = [] {
         GpuEnv e;
         try {
-            auto all = runtime::gpu_devices(runtime::DeviceKind::Cuda);
+            auto all = runtime::DeviceRegistry::discover(runtime::DeviceKind::cuda()).devices;
             if (all.empty())
                 e.why = "no CUDA device present";
             else

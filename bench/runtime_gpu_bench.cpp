@@ -28,6 +28,7 @@
 // skips the checks, so that these code paths run against the fake CUDA driver (tests/bench),
 // which launches nothing: its figures mean nothing.
 #include "kernels/library.hpp"
+#include "runtime/device_registry.hpp"
 #include "runtime/gpu_api.hpp"
 #include "runtime/gpu_device.hpp"
 #include "runtime/runtime.hpp"
@@ -98,7 +99,8 @@ CudaBench& cuda() {
         const char* smoke = std::getenv("KCACHE_BENCH_SMOKE");
         e.smoke = smoke && std::string(smoke) == "1";
         try {
-            runtime::GpuDiscovery found = runtime::discover_gpus(runtime::DeviceKind::Cuda);
+            runtime::DeviceDiscovery found =
+                runtime::DeviceRegistry::discover(runtime::DeviceKind::cuda());
             if (!found.devices.empty())
                 e.device = found.devices.front();
             else if (!found.unusable.empty())

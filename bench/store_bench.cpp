@@ -64,13 +64,13 @@ std::unique_ptr<store::Store> store_at(const fs::path& dir) {
 
 void canonical_hash(benchmark::State& state, const kernels::KernelInfo& info) {
     const Function& f = Function::named(info.name);
-    const TargetSpec spec = bench::spec_for(TargetKind::Nvptx);
+    const TargetSpec spec = bench::spec_for(TargetKind::nvptx());
     kernels::KernelCompiler kc(MethodTable::global(), "bench-hash");
     for (auto _ : state) {
         state.PauseTiming();
         llvm::LLVMContext ctx;
         auto m = kc.build_module(f, info.examples.front(), spec, ctx);
-        target_for(spec.kind).prepare(*m, info.name, spec);
+        spec.kind.target().prepare(*m, info.name, spec);
         state.ResumeTiming();
         store::canonicalize(*m);
         benchmark::DoNotOptimize(store::canonical_digest(*m));
@@ -125,14 +125,14 @@ struct Entry {
     std::unique_ptr<store::Store> filler = store_at(dir);
     store::ContentKey key;
     Entry() {
-        const TargetSpec spec = bench::spec_for(TargetKind::Nvptx);
+        const TargetSpec spec = bench::spec_for(TargetKind::nvptx());
         const auto all = kernels::register_all();
         const Type tt = kernels::find_kernel(all, "saxpy")->examples.front();
         const Function& saxpy = Function::named("saxpy");
         kernels::KernelCompiler kc(MethodTable::global(), "bench-entry", filler.get());
         llvm::LLVMContext ctx;
         auto m = kc.build_module(saxpy, tt, spec, ctx);
-        target_for(spec.kind).prepare(*m, "saxpy", spec);
+        spec.kind.target().prepare(*m, "saxpy", spec);
         store::canonicalize(*m);
         key = {store::compile_env(spec), store::canonical_digest(*m)};
         kc.compile(saxpy, tt, spec); // stores it
@@ -187,7 +187,7 @@ void redis_hit(benchmark::State& state, const kernels::KernelInfo& info) {
     }
     const Function& f = Function::named(info.name);
     const Type tt = info.examples.front();
-    const TargetSpec spec = bench::spec_for(TargetKind::Nvptx);
+    const TargetSpec spec = bench::spec_for(TargetKind::nvptx());
     {
         auto filled = redis_store(options); // its destructor sends the uploads
         kernels::KernelCompiler kc(MethodTable::global(), "bench-redis-fill", filled.get());
@@ -272,7 +272,7 @@ int main(int argc, char** argv) {
                                      [&k](benchmark::State& s) { redis_hit(s, k); })
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
-        for (TargetKind kind : {TargetKind::Nvptx, TargetKind::Amdgpu, TargetKind::Host}) {
+        for (TargetKind kind : {TargetKind::nvptx(), TargetKind::amdgpu(), TargetKind::host()}) {
             const std::string suffix = k.name + "/" + std::string(to_string(kind));
             benchmark::RegisterBenchmark(
                 ("BM_ColdCompile/" + suffix).c_str(),

@@ -73,7 +73,7 @@ void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) 
         state.SkipWithError(("ptxas not found at " + ptxas).c_str());
         return;
     }
-    const TargetSpec spec = bench::spec_for(TargetKind::Nvptx);
+    const TargetSpec spec = bench::spec_for(TargetKind::nvptx());
     const fs::path dir = fs::temp_directory_path() /
                          ("kcache-bench-" + std::to_string(::getpid()) + "-" + info.name);
     fs::create_directories(dir);
@@ -83,7 +83,7 @@ void process_pipeline(benchmark::State& state, const kernels::KernelInfo& info) 
         llvm::LLVMContext ctx;
         kernels::KernelCompiler kc(MethodTable::global(), "bench-ir");
         auto m = kc.build_module(Function::named(info.name), info.examples.front(), spec, ctx);
-        target_for(TargetKind::Nvptx).prepare(*m, info.name, spec);
+        TargetKind::nvptx().target().prepare(*m, info.name, spec);
         std::error_code ec;
         llvm::raw_fd_ostream os(ll, ec);
         m->print(os, nullptr);
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     static const auto kernels = kernels::register_all();
     for (const auto& k : kernels) {
-        for (TargetKind kind : {TargetKind::Nvptx, TargetKind::Amdgpu, TargetKind::Host})
+        for (TargetKind kind : {TargetKind::nvptx(), TargetKind::amdgpu(), TargetKind::host()})
             benchmark::RegisterBenchmark(
                 ("BM_ColdCompile/" + k.name + "/" + std::string(to_string(kind))).c_str(),
                 [&k, kind](benchmark::State& s) { bench::cold_compile(s, k, kind); })

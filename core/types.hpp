@@ -28,13 +28,14 @@ enum class TypeKind : std::uint8_t {
     TypeVar,  ///< T<:UpperBound, only inside method signatures
 };
 
-/// Address spaces numbered as NVPTX and AMDGPU's LLVM back ends number them.
+/// The abstract memory spaces a pointer can point into. The lattice only names them; each
+/// target gives them its own LLVM address-space numbers (targets/address_spaces.hpp).
 enum class AddressSpace : std::uint8_t {
-    Generic = 0,
-    Global = 1,
-    Shared = 3,
-    Constant = 4,
-    Local = 5,
+    Generic,  ///< any space (flat addressing)
+    Global,   ///< device memory, visible to every thread; the default of Ptr{T}
+    Shared,   ///< memory shared by the threads of a block
+    Constant, ///< read-only device memory
+    Local,    ///< memory private to a thread
 };
 
 std::string_view to_string(AddressSpace space);

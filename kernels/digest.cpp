@@ -1,10 +1,7 @@
 #include "kernels/digest.hpp"
 
 #include "core/method.hpp"
-#include "kernels/generator.hpp"
-#include "kernels/ir_method.hpp"
-
-#include <typeindex>
+#include "kernels/front_end.hpp"
 
 namespace kcache::kernels {
 
@@ -72,16 +69,8 @@ Digest DigestBuilder::finish() {
 }
 
 const Digest* source_digest(const Method& method) {
-    const std::type_index type = method.source_type();
-    if (type == std::type_index(typeid(LlvmIR))) {
-        const auto& d = method.source<LlvmIR>().digest;
-        return d ? &*d : nullptr;
-    }
-    if (type == std::type_index(typeid(Generator))) {
-        const auto& d = method.source<Generator>().digest;
-        return d ? &*d : nullptr;
-    }
-    return nullptr;
+    const FrontEnd* front_end = FrontEndRegistry::find(method.source_type());
+    return front_end ? front_end->source_digest(method) : nullptr;
 }
 
 } // namespace kcache::kernels

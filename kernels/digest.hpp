@@ -47,10 +47,11 @@ private:
     llvm::BLAKE3 hasher_;
 };
 
-/// The source digest of `method`: set when an LLVM IR method is added (its IR, entry name,
-/// function and signature) and when a generator is added with a version (its version, function,
-/// signature, return type and method table); nullptr for any other method. Computed once, when
-/// the method is added. Thread-safety: thread-safe (methods are immutable).
+/// The source digest of `method`, as the front end of its source type gives it
+/// (FrontEnd::source_digest, kernels/front_end.hpp): for an LLVM IR method, set when it is added
+/// (its IR, entry name, function and signature); for a generator, when it is added with a version
+/// (its version, function, signature, return type and method table); nullptr for any other
+/// method. Thread-safety: thread-safe (methods are immutable).
 const Digest* source_digest(const Method& method);
 
 } // namespace kcache::kernels

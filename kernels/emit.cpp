@@ -1,6 +1,7 @@
 #include "kernels/emit.hpp"
 
 #include "kernels/errors.hpp"
+#include "kernels/generator.hpp"
 #include "kernels/type_names.hpp"
 
 #include <llvm/IR/Module.h>
@@ -90,14 +91,14 @@ void store(llvm::IRBuilder<>& b, llvm::Value* v, llvm::Value* base, llvm::Value*
     b.CreateStore(v, element_ptr(b, v->getType(), base, i));
 }
 
-llvm::GlobalVariable* shared_array(llvm::Module& m, llvm::Type* elem, std::uint64_t count,
+llvm::GlobalVariable* shared_array(GenContext& g, llvm::Type* elem, std::uint64_t count,
                                    const std::string& name) {
     auto* ty = llvm::ArrayType::get(elem, count);
-    auto* g = new llvm::GlobalVariable(m, ty, false, llvm::GlobalValue::InternalLinkage,
-                                       llvm::UndefValue::get(ty), name, nullptr,
-                                       llvm::GlobalValue::NotThreadLocal, 3);
-    g->setAlignment(llvm::Align(16));
-    return g;
+    auto* array = new llvm::GlobalVariable(
+        g.module(), ty, false, llvm::GlobalValue::InternalLinkage, llvm::UndefValue::get(ty), name,
+        nullptr, llvm::GlobalValue::NotThreadLocal, g.address_space(AddressSpace::Shared));
+    array->setAlignment(llvm::Align(16));
+    return array;
 }
 
 void if_then(llvm::IRBuilder<>& b, llvm::Value* cond, const std::function<void()>& then) {

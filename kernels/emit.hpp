@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+namespace kcache::kernels {
+class GenContext;
+}
+
 namespace kcache::kernels::emit {
 
 using Values = std::vector<llvm::Value*>;
@@ -41,8 +45,9 @@ llvm::Value* element_ptr(llvm::IRBuilder<>& b, llvm::Type* elem, llvm::Value* ba
 llvm::Value* load(llvm::IRBuilder<>& b, llvm::Type* elem, llvm::Value* base, llvm::Value* i);
 void store(llvm::IRBuilder<>& b, llvm::Value* v, llvm::Value* base, llvm::Value* i);
 
-/// An internal static shared-memory array `[count x elem]` in addrspace(3), undef-initialised.
-llvm::GlobalVariable* shared_array(llvm::Module& m, llvm::Type* elem, std::uint64_t count,
+/// An internal static shared-memory array `[count x elem]` in the generator's module, in the
+/// target's shared address space, undef-initialised.
+llvm::GlobalVariable* shared_array(GenContext& g, llvm::Type* elem, std::uint64_t count,
                                    const std::string& name);
 
 /// if (cond) then(); continues after it.

@@ -14,6 +14,8 @@
 //
 // A generator that throws a kcache::Error propagates it unchanged; anything else it throws
 // becomes a GeneratorError naming the method instance. Nothing is cached either way.
+//
+// The front end (kernels/front_end.hpp) for Generator sources is defined in generator.cpp.
 #pragma once
 
 #include "core/method_instance.hpp"
@@ -32,8 +34,11 @@
 
 namespace kcache::kernels {
 
+class BuildContext;
+class FrontEnd;
+
 namespace detail {
-struct BuildState;
+class GeneratorSpecialization;
 }
 
 /// A value together with its lattice type, for calls through the context.
@@ -61,11 +66,13 @@ public:
     const TargetSpec& spec() const;
 
     llvm::LLVMContext& context() const;
+    /// The LLVM address space the target gives `space` (what llvm_type uses for pointers).
+    unsigned address_space(AddressSpace space) const;
     /// The module to emit into; the kernel compiler links it into the kernel's module.
     llvm::Module& module() const { return *module_; }
     /// The function to define: its arguments are this specialisation's arguments.
     llvm::Function& function() const { return *function_; }
-    /// llvm_type(t) in this context (kernels/type_names.hpp).
+    /// llvm_type(t) in this context, with the target's address spaces (kernels/type_names.hpp).
     llvm::Type* llvm_type(Type t) const;
 
     /// The declaration (in module()) of `f`'s specialisation for the concrete tuple `tt`; see
@@ -77,12 +84,12 @@ public:
     llvm::CallInst* call(llvm::IRBuilder<>& b, const Function& f, std::span<const TypedValue> args);
 
 private:
-    friend struct detail::BuildState;
-    GenContext(detail::BuildState& state, const MethodInstance& mi, llvm::Module& m,
-               llvm::Function& fn, Type ret)
-        : state_(&state), mi_(&mi), module_(&m), function_(&fn), return_type_(ret) {}
+    friend class detail::GeneratorSpecialization;
+    GenContext(BuildContext& build, const MethodInstance& mi, llvm::Module& m, llvm::Function& fn,
+               Type ret)
+        : build_(&build), mi_(&mi), module_(&m), function_(&fn), return_type_(ret) {}
 
-    detail::BuildState* state_;
+    BuildContext* build_;
     const MethodInstance* mi_;
     llvm::Module* module_;
     llvm::Function* function_;
@@ -116,5 +123,8 @@ struct Generator {
 /// are never served from the action cache (the content store still serves them).
 Method& add_generator(MethodTable& table, Function& f, Signature sig, GeneratorFn body,
                       Type returns = Type(), std::string version = {});
+
+/// The front end of Generator sources (registered by register_builtin_front_ends).
+std::unique_ptr<FrontEnd> make_generator_front_end();
 
 } // namespace kcache::kernels

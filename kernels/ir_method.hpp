@@ -4,7 +4,8 @@
 //
 //  * Entry. The IR defines the method's function, named `entry` (the generic function's name
 //    unless told). Its parameters are the LLVM types of the signature's types
-//    (kernels/type_names.hpp: Float32 -> float, Int32 -> i32, Ptr{T} -> ptr addrspace(1), ...).
+//    (kernels/type_names.hpp: Float32 -> float, Int32 -> i32, Ptr{T} -> ptr addrspace(1) on the
+//    built-in targets: the compiling target's number for the global space, ...).
 //    For a kernel it returns void; for a helper any LLVM type.
 //  * Builtins. `kcache.*` declarations are the portable builtins (targets/builtins.hpp) and
 //    `llvm.*` declarations are intrinsics; both are left to the target.
@@ -31,29 +32,23 @@
 // cannot lower (fp128 on a GPU) -- is an IRConventionError naming the symbol and its line (see
 // Target::unsupported); LLVM would end the process on it. When LLVM crashes on the IR anyway,
 // the crash is contained: LoweringCrashError (targets/crash_recovery.hpp).
+//
+// The front end (kernels/front_end.hpp) for LlvmIR sources is defined in ir_method.cpp.
 #pragma once
 
 #include "core/method_table.hpp"
 #include "core/signature.hpp"
 #include "kernels/digest.hpp"
-#include "targets/isolated_context.hpp"
-#include "targets/target_spec.hpp"
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-namespace llvm {
-class LLVMContext;
-class Module;
-} // namespace llvm
-
-namespace kcache {
-class MethodInstance;
-}
-
 namespace kcache::kernels {
+
+class FrontEnd;
 
 /// The source of an LLVM IR method. Thread-safety: an immutable value once added.
 struct LlvmIR {
@@ -87,17 +82,7 @@ std::string_view generic_name(std::string_view symbol);
 /// 1-based line of the first `declare`/`define` line of `@symbol` in textual IR; 0 when absent.
 int symbol_line(std::string_view ir_text, std::string_view symbol);
 
-namespace detail {
-/// Parses the method's IR into `ctx` (IRParseError, or IRConventionError for bad bitcode),
-/// verifies it (VerifierError), checks that `spec`'s target can take it (IRConventionError) and
-/// returns the module with its entry function; checks the entry's parameter types against `mi`.
-/// LLVM runs in recovery regions: LoweringCrashError when it crashes.
-ModulePtr load_ir(const LlvmIR& src, const MethodInstance& mi, const TargetSpec& spec,
-                  llvm::LLVMContext& ctx, std::string& entry_name);
-
-/// Verifies a method's module (in a recovery region): VerifierError naming `mi` and `symbol`.
-void verify_method(llvm::Module& m, const MethodInstance& mi, const std::string& symbol,
-                   const TargetSpec& spec);
-} // namespace detail
+/// The front end of LlvmIR sources (registered by register_builtin_front_ends).
+std::unique_ptr<FrontEnd> make_ir_front_end();
 
 } // namespace kcache::kernels

@@ -66,9 +66,11 @@ KernelCompiler::KernelCompiler(KernelCache& cache, ArtifactStore* store)
 
 KernelCompiler::~KernelCompiler() = default;
 
-TargetSpec KernelCompiler::resolve(const TargetSpec& spec) {
-    return target_for(spec.kind).resolve(spec);
+namespace {
+TargetSpec resolve(const TargetSpec& spec) {
+    return spec.kind.target().resolve(spec);
 }
+} // namespace
 
 ArtifactPtr KernelCompiler::compile(const Function& f, Type tt, const TargetSpec& spec) {
     // The hit path: entries are keyed by resolved specs, so a spec given resolved hits without
@@ -124,7 +126,7 @@ ArtifactPtr KernelCompiler::compile_mi(const MethodInstance& mi, const TargetSpe
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count(),
         std::memory_order_relaxed);
 
-    const Target& target = target_for(spec.kind);
+    const Target& target = spec.kind.target();
     const auto prepare = target.prepare(*m, kernel, spec);
     prepare_ns_.fetch_add(prepare.count(), std::memory_order_relaxed);
 

@@ -116,21 +116,18 @@ public:
     KernelCache& cache() const { return *cache_; }
     MethodTable& method_table() const { return cache_->method_table(); }
 
-    /// The arch filled in and the spec checked: UnknownArchError lists the supported archs,
-    /// InvalidArgumentError for an opt level outside 0..3.
-    static TargetSpec resolve(const TargetSpec& spec);
-
     /// The artifact of kernel `f` for the concrete argument types `tt` (a Tuple type) on `spec`:
-    /// cached, or compiled and cached. Throws MethodError when no method applies, and the
-    /// errors of building (kernels/module_builder.hpp) and lowering (targets/target_errors.hpp);
-    /// nothing is cached when it throws.
+    /// cached, or compiled and cached. `spec` is resolved by its target first (Target::resolve:
+    /// UnknownArchError lists the supported archs). Throws MethodError when no method applies,
+    /// and the errors of building (kernels/module_builder.hpp) and lowering
+    /// (targets/target_errors.hpp); nothing is cached when it throws.
     ArtifactPtr compile(const Function& f, Type tt, const TargetSpec& spec);
 
     /// The cached artifact, if any, without compiling (spec resolved first).
     ArtifactPtr lookup(const Function& f, Type tt, const TargetSpec& spec) const;
 
     /// The linked module for (f, tt), built outside the cache in the current world, in `ctx`
-    /// (prepare it with target_for(spec.kind).prepare). For tools and benchmarks.
+    /// (prepare it with spec.kind.target().prepare). For tools and benchmarks.
     std::unique_ptr<llvm::Module> build_module(const Function& f, Type tt, const TargetSpec& spec,
                                                llvm::LLVMContext& ctx) const;
 

@@ -136,7 +136,7 @@ void gen_reduce_sum(GenContext& g, llvm::IRBuilder<>& b) {
     Type t = g.arg_type(0).element();
     llvm::Type* elt = g.llvm_type(t);
     Value *in = arg(g, 0), *out = arg(g, 1), *n = arg(g, 2);
-    Value* tile = emit::shared_array(g.module(), elt, kMaxBlock, "reduce_tile");
+    Value* tile = emit::shared_array(g, elt, kMaxBlock, "reduce_tile");
     Value* tid = emit::thread_idx(b);
     Value* bdim = emit::block_dim(b);
     Value* acc = emit::for_range(b, emit::global_id(b), n, emit::grid_size(b), {emit::zero(b, elt)},
@@ -156,7 +156,7 @@ void gen_softmax_rows(GenContext& g, llvm::IRBuilder<>& b) {
     llvm::Type* elt = g.llvm_type(t);
     const Function& exp = Function::named("exp");
     Value *in = arg(g, 0), *out = arg(g, 1), *rows = arg(g, 2), *cols = arg(g, 3);
-    Value* tile = emit::shared_array(g.module(), elt, kMaxBlock, "softmax_tile");
+    Value* tile = emit::shared_array(g, elt, kMaxBlock, "softmax_tile");
     Value* row = emit::block_idx(b);
     Value* tid = emit::thread_idx(b);
     Value* bdim = emit::block_dim(b);
@@ -200,7 +200,7 @@ void gen_transpose(GenContext& g, llvm::IRBuilder<>& b) {
     llvm::Type* elt = g.llvm_type(g.sparam("T"));
     Value *in = arg(g, 0), *out = arg(g, 1), *rows = arg(g, 2), *cols = arg(g, 3);
     // One padding column so that column reads hit different banks.
-    Value* tile = emit::shared_array(g.module(), elt, kTile * (kTile + 1), "transpose_tile");
+    Value* tile = emit::shared_array(g, elt, kTile * (kTile + 1), "transpose_tile");
     Value *tx = emit::thread_idx(b, 0), *ty = emit::thread_idx(b, 1);
     Value *bx = emit::block_idx(b, 0), *by = emit::block_idx(b, 1);
     Value* x = b.CreateAdd(b.CreateMul(bx, i32(b, kTile)), tx);
@@ -245,8 +245,8 @@ void gen_matmul_tiled(GenContext& g, llvm::IRBuilder<>& b) {
     const Function& muladd = Function::named("muladd");
     Value *a = arg(g, 0), *bm = arg(g, 1), *c = arg(g, 2);
     Value *m = arg(g, 3), *n = arg(g, 4), *k = arg(g, 5);
-    Value* as = emit::shared_array(g.module(), elt, kTile * kTile, "matmul_a_tile");
-    Value* bs = emit::shared_array(g.module(), elt, kTile * kTile, "matmul_b_tile");
+    Value* as = emit::shared_array(g, elt, kTile * kTile, "matmul_a_tile");
+    Value* bs = emit::shared_array(g, elt, kTile * kTile, "matmul_b_tile");
     Value *tx = emit::thread_idx(b, 0), *ty = emit::thread_idx(b, 1);
     Value* row = b.CreateAdd(b.CreateMul(emit::block_idx(b, 1), i32(b, kTile)), ty);
     Value* col = b.CreateAdd(b.CreateMul(emit::block_idx(b, 0), i32(b, kTile)), tx);
@@ -323,8 +323,9 @@ exit:
 )";
 
 std::vector<KernelInfo> register_into(MethodTable& table) {
-    Type T = Type::type_var("T", AbstractFloat());
-    Type R = Type::type_var("T", Real());
+    // Both are Julia's `T`, bounded differently: `where T<:AbstractFloat`, `where T<:Real`.
+    Type T_float = Type::type_var("T", AbstractFloat());
+    Type T_real = Type::type_var("T", Real());
     auto sig_str = [](const Function& f, const Signature& s) { return s.str(f.name()); };
     std::vector<KernelInfo> out;
     auto kernel = [&](const char* name, std::vector<Signature> sigs, const GeneratorFn& gen,
@@ -341,22 +342,23 @@ std::vector<KernelInfo> register_into(MethodTable& table) {
 
     // Helpers.
     Function& muladd = Function::define("muladd");
-    add_generator(table, muladd, Signature({T, T, T}, {T}), body(gen_muladd), T, kVersion);
+    add_generator(table, muladd, Signature({T_float, T_float, T_float}, {T_float}),
+                  body(gen_muladd), T_float, kVersion);
     Function& exp = Function::define("exp");
     for (Type f : {Float32(), Float64()})
         add_generator(table, exp, Signature({f}), body(gen_exp), f, kVersion);
 
-    kernel("fill", {Signature({Ptr(R), R, Int32()}, {R})}, body(gen_fill),
+    kernel("fill", {Signature({Ptr(T_real), T_real, Int32()}, {T_real})}, body(gen_fill),
            "out[i] = value for i < n",
            {tt({Ptr(Float32()), Float32(), Int32()}), tt({Ptr(Int32()), Int32(), Int32()})});
-    kernel("copy", {Signature({Ptr(R), Ptr(R), Int32()}, {R})}, body(gen_copy),
+    kernel("copy", {Signature({Ptr(T_real), Ptr(T_real), Int32()}, {T_real})}, body(gen_copy),
            "dst[i] = src[i] for i < n", {tt({Ptr(Float32()), Ptr(Float32()), Int32()})});
-    kernel("vadd", {Signature({Ptr(R), Ptr(R), Ptr(R), Int32()}, {R})}, body(gen_vadd),
-           "c[i] = a[i] + b[i] for i < n",
+    kernel("vadd", {Signature({Ptr(T_real), Ptr(T_real), Ptr(T_real), Int32()}, {T_real})},
+           body(gen_vadd), "c[i] = a[i] + b[i] for i < n",
            {tt({Ptr(Float32()), Ptr(Float32()), Ptr(Float32()), Int32()}),
             tt({Ptr(Int64()), Ptr(Int64()), Ptr(Int64()), Int32()})});
-    kernel("saxpy", {Signature({T, Ptr(T), Ptr(T), Int32()}, {T})}, body(gen_saxpy),
-           "y[i] = muladd(a, x[i], y[i]) for i < n (Float16 computes in Float32)",
+    kernel("saxpy", {Signature({T_float, Ptr(T_float), Ptr(T_float), Int32()}, {T_float})},
+           body(gen_saxpy), "y[i] = muladd(a, x[i], y[i]) for i < n (Float16 computes in Float32)",
            {tt({Float32(), Ptr(Float32()), Ptr(Float32()), Int32()}),
             tt({Float64(), Ptr(Float64()), Ptr(Float64()), Int32()}),
             tt({Float16(), Ptr(Float16()), Ptr(Float16()), Int32()})});
@@ -373,16 +375,21 @@ std::vector<KernelInfo> register_into(MethodTable& table) {
            "out[r, :] = softmax(in[r, :]) for a rows x cols row-major matrix; one block per "
            "row, block size a power of two <= 256",
            {tt({Ptr(Float32()), Ptr(Float32()), Int32(), Int32()})});
-    kernel("transpose", {Signature({Ptr(R), Ptr(R), Int32(), Int32()}, {R})}, body(gen_transpose),
+    kernel("transpose", {Signature({Ptr(T_real), Ptr(T_real), Int32(), Int32()}, {T_real})},
+           body(gen_transpose),
            "out (cols x rows) = transpose(in (rows x cols)) through a 16x17 shared tile; block "
            "16x16",
            {tt({Ptr(Float32()), Ptr(Float32()), Int32(), Int32()})});
-    kernel("matmul", {Signature({Ptr(T), Ptr(T), Ptr(T), Int32(), Int32(), Int32()}, {T})},
+    kernel("matmul",
+           {Signature({Ptr(T_float), Ptr(T_float), Ptr(T_float), Int32(), Int32(), Int32()},
+                      {T_float})},
            body(gen_matmul),
            "c (m x n) = a (m x k) * b (k x n), row-major, one thread per element (x: column, "
            "y: row)",
            {tt({Ptr(Float32()), Ptr(Float32()), Ptr(Float32()), Int32(), Int32(), Int32()})});
-    kernel("matmul_tiled", {Signature({Ptr(T), Ptr(T), Ptr(T), Int32(), Int32(), Int32()}, {T})},
+    kernel("matmul_tiled",
+           {Signature({Ptr(T_float), Ptr(T_float), Ptr(T_float), Int32(), Int32(), Int32()},
+                      {T_float})},
            body(gen_matmul_tiled),
            "matmul through 16x16 shared-memory tiles of a and b; block exactly 16x16",
            {tt({Ptr(Float32()), Ptr(Float32()), Ptr(Float32()), Int32(), Int32(), Int32()})});

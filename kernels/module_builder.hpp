@@ -1,6 +1,7 @@
 // Builds the one LLVM module a kernel compiles from: the entry's specialisation plus every
-// transitive callee's, each emitted once (IR methods parsed and resolved, generators run), each
-// in a module of its own that is then linked in with llvm::Linker. Not yet prepared for a target.
+// transitive callee's, each emitted once by the front end of its method's source type
+// (kernels/front_end.hpp) in a module of its own, which the builder internalises, verifies and
+// links in with llvm::Linker. Not yet prepared for a target.
 #pragma once
 
 #include "core/function.hpp"
@@ -21,7 +22,7 @@ class Module;
 namespace kcache::kernels {
 
 namespace detail {
-struct BuildState;
+class Build;
 }
 
 /// How the builder dispatches calls and records what the module depends on: through a
@@ -54,15 +55,17 @@ private:
 /// owns `ctx`.
 class ModuleBuilder {
 public:
+    /// `spec` resolved (its target's address spaces shape the IR).
     ModuleBuilder(llvm::LLVMContext& ctx, Resolver& resolver, TargetSpec spec);
     ~ModuleBuilder();
     ModuleBuilder(const ModuleBuilder&) = delete;
     ModuleBuilder& operator=(const ModuleBuilder&) = delete;
 
     /// The module with `entry`'s specialisation defined as `kernel_name` and every callee
-    /// specialisation it reaches. Throws IRParseError, IRConventionError, VerifierError,
-    /// GeneratorError, MethodError, KernelTypeError, SourceTypeError (a method whose source is
-    /// neither LlvmIR nor Generator), LoweringError (link failure).
+    /// specialisation it reaches. Throws the front ends' errors (IRParseError,
+    /// IRConventionError, GeneratorError, ...), VerifierError, MethodError, KernelTypeError,
+    /// SourceTypeError (a method whose source type no registered front end compiles),
+    /// LoweringError (link failure).
     std::unique_ptr<llvm::Module> build(const MethodInstance& entry,
                                         const std::string& kernel_name);
 
@@ -70,7 +73,7 @@ public:
     std::vector<const MethodInstance*> emitted() const;
 
 private:
-    std::unique_ptr<detail::BuildState> state_;
+    std::unique_ptr<detail::Build> build_;
 };
 
 } // namespace kcache::kernels

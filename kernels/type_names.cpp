@@ -43,9 +43,9 @@ Type parse_type_list(std::string_view text) {
     return tt;
 }
 
-llvm::Type* llvm_type(Type t, llvm::LLVMContext& ctx) {
+llvm::Type* llvm_type(Type t, llvm::LLVMContext& ctx, const AddressSpaceMap& spaces) {
     if (t.kind() == TypeKind::Pointer)
-        return llvm::PointerType::get(ctx, static_cast<unsigned>(t.address_space()));
+        return llvm::PointerType::get(ctx, spaces[t.address_space()]);
     if (t == types::Bool() || t == types::Int8() || t == types::UInt8())
         return llvm::Type::getInt8Ty(ctx);
     if (t == types::Int16() || t == types::UInt16())

@@ -3,12 +3,16 @@
 //
 //   Bool -> i8 (as stored in memory)   Int8/UInt8 -> i8   Int16/UInt16 -> i16
 //   Int32/UInt32 -> i32   Int64/UInt64 -> i64   Float16 -> half   BFloat16 -> bfloat
-//   Float32 -> float      Float64 -> double     Ptr{T, space} -> ptr addrspace(space)
+//   Float32 -> float      Float64 -> double     Ptr{T, space} -> ptr addrspace(N)
+//
+// where N is the compiling target's number for the space (Target::address_spaces(); global is 1
+// and shared 3 on every built-in target).
 //
 // Thread-safety: free functions; safe to call concurrently (each LLVMContext by one thread).
 #pragma once
 
 #include "core/types.hpp"
+#include "targets/address_spaces.hpp"
 
 #include <span>
 #include <string>
@@ -32,9 +36,10 @@ Type parse_type(std::string_view text);
 /// KernelTypeError.
 Type parse_type_list(std::string_view text);
 
-/// The LLVM type of a value of lattice type `t` (table above). Throws KernelTypeError for a type
-/// without one (abstract types, tuples, user types, type variables).
-llvm::Type* llvm_type(Type t, llvm::LLVMContext& ctx);
+/// The LLVM type of a value of lattice type `t` (table above), pointers numbered by `spaces`.
+/// Throws KernelTypeError for a type without one (abstract types, tuples, user types, type
+/// variables).
+llvm::Type* llvm_type(Type t, llvm::LLVMContext& ctx, const AddressSpaceMap& spaces);
 
 /// LLVM's printed form of a type ("float", "ptr addrspace(1)"), for messages.
 std::string llvm_type_str(const llvm::Type* t);

@@ -215,8 +215,8 @@ int function_limits(void* f, int, FunctionLimits* l) {
 
 GpuApi make_api(const char* library) {
     GpuApi a{};
-    a.kind = DeviceKind::Cuda;
     a.driver = "CUDA";
+    a.target = "nvptx";
     a.library = library;
     a.unusable_reason = nullptr;
     a.init = []() -> int { return t.cuInit(0); };

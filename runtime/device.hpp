@@ -7,20 +7,55 @@
 // before their device.
 #pragma once
 
+#include "runtime/kernel_args.hpp"
 #include "targets/artifact.hpp"
-#include "targets/host_abi.hpp"
 #include "targets/target_spec.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <iosfwd>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kcache::runtime {
 
-enum class DeviceKind { Host, Cuda, Hip };
-const char* to_string(DeviceKind kind);
+namespace detail {
+struct DeviceDriverEntry;
+}
+
+/// A device driver registered with the device registry (runtime/device_registry.hpp): "host",
+/// "cuda", "hip", or one a program registers itself. Trivially copyable; equality is identity.
+/// The default-constructed kind names no driver.
+class DeviceKind {
+public:
+    constexpr DeviceKind() = default;
+    /// The driver registered as `name`; throws InvalidArgumentError listing the registered names.
+    static DeviceKind named(std::string_view name);
+    /// The built-in drivers (registered on first use of the registry).
+    static DeviceKind host();
+    static DeviceKind cuda();
+    static DeviceKind hip();
+
+    /// The registered name; empty for the default-constructed kind.
+    std::string_view name() const;
+
+    explicit operator bool() const { return entry_ != nullptr; }
+    friend bool operator==(DeviceKind, DeviceKind) = default;
+    std::size_t hash() const { return std::hash<const void*>{}(entry_); }
+
+private:
+    friend struct detail::DeviceDriverEntry;
+    explicit DeviceKind(const detail::DeviceDriverEntry* entry) : entry_(entry) {}
+    const detail::DeviceDriverEntry* entry_ = nullptr;
+};
+
+/// The registered name ("cuda"); "none" for the default-constructed kind.
+std::string_view to_string(DeviceKind kind);
+/// Prints to_string(kind) (test frameworks and logs show the name, not the handle).
+std::ostream& operator<<(std::ostream& os, DeviceKind kind);
 
 struct Dim3 {
     std::uint32_t x = 1, y = 1, z = 1;
@@ -56,18 +91,6 @@ struct LaunchConfig {
     std::uint32_t shared_bytes = 0;
     /// nullptr: the device's default stream.
     Stream* stream = nullptr;
-};
-
-/// Calls a host kernel entry with a packed argument array (generated per C++ argument list by
-/// runtime::launch; GPU devices ignore it).
-using HostInvokeFn = void (*)(void* entry, void* const* args, host::LaunchContext* ctx);
-
-/// A packed argument array: values[i] points to the i-th argument's bytes (cuLaunchKernel's
-/// kernelParams convention).
-struct KernelArgs {
-    void* const* values = nullptr;
-    std::size_t count = 0;
-    HostInvokeFn host_invoke = nullptr;
 };
 
 /// Called once the launch no longer needs its module kept loaded by the caller: on the host when
@@ -115,6 +138,7 @@ public:
     Device(const Device&) = delete;
     Device& operator=(const Device&) = delete;
 
+    /// The driver that made it.
     virtual DeviceKind kind() const = 0;
     /// Human-readable, e.g. "host (znver3, 16 threads)" or "cuda:0 NVIDIA H100 (sm_90)".
     virtual const std::string& name() const = 0;
@@ -140,7 +164,8 @@ public:
     virtual void synchronize() = 0;
 
     // --- modules and launches ------------------------------------------------------------------
-    /// Loads an artifact of this device's target kind. Throws RuntimeError.
+    /// Loads an artifact of this device's target kind, in a format the device takes (one of the
+    /// target's artifact_formats()). Throws RuntimeError.
     virtual std::unique_ptr<Module> load(const Artifact& artifact) = 0;
     /// Enqueues the module's kernel; `done` is called as Completion says (before launch
     /// returns). Throws LaunchError for an impossible shape (an empty grid or block,
@@ -153,19 +178,9 @@ protected:
     Device() = default;
 };
 
-/// A GPU the driver reports that kcache cannot use, or a GPU backend whose driver is present but
-/// fails to come up (ordinal -1), and why: e.g. an architecture this LLVM cannot generate code
-/// for (sm_100, sm_120, gfx950).
-struct UnusableDevice {
-    DeviceKind kind;
-    int ordinal;
-    std::string reason;
-};
-
-/// Every usable device: the host CPU first, then CUDA and HIP devices where a driver is found.
-/// A backend without a driver (or compiled out) is simply absent; unusable GPUs are logged (warn)
-/// and, when `unusable` is given, appended to it. The rest work either way.
-std::vector<std::shared_ptr<Device>>
-enumerate_devices(std::vector<UnusableDevice>* unusable = nullptr);
-
 } // namespace kcache::runtime
+
+template <>
+struct std::hash<kcache::runtime::DeviceKind> {
+    std::size_t operator()(kcache::runtime::DeviceKind k) const noexcept { return k.hash(); }
+};

@@ -55,9 +55,10 @@ struct LoadLog {
 };
 
 struct GpuApi {
-    DeviceKind kind;
     const char* driver;  ///< "CUDA", "HIP"
     const char* library; ///< the library it was loaded from
+    /// The registered target its devices compile for: "nvptx", "amdgpu".
+    const char* target;
     /// Why no device of this driver can run kcache's code (e.g. a HIP runtime older than ROCm
     /// 5.2, which cannot load code object v5); nullptr when they can.
     const char* unusable_reason;

@@ -1,8 +1,9 @@
 #include "runtime/gpu_device.hpp"
 
 #include "core/log.hpp"
-#include "kernels/kernel_compiler.hpp"
 #include "runtime/errors.hpp"
+#include "targets/target.hpp"
+#include "targets/target_registry.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -37,6 +38,7 @@ std::string str(const Dim3& d) {
 struct GpuDevice::Impl {
     GpuDevice& self;
     const detail::GpuApi& api;
+    DeviceKind kind;
     int ordinal;
     std::string name;
     TargetSpec spec;
@@ -66,7 +68,8 @@ struct GpuDevice::Impl {
     std::uint64_t loads = 0, unloads = 0, abandoned = 0;
     std::thread reaper; // unloads retired modules once their events completed
 
-    Impl(GpuDevice& s, const detail::GpuApi& a, int o) : self(s), api(a), ordinal(o) {}
+    Impl(GpuDevice& s, const detail::GpuApi& a, DeviceKind k, int o)
+        : self(s), api(a), kind(k), ordinal(o) {}
 
     std::string where() const {
         return name.empty() ? std::string(api.driver) + " device " + std::to_string(ordinal) : name;
@@ -538,13 +541,13 @@ void Impl::destroy_stream(void* stream) noexcept {
         note("stream_destroy", d);
 }
 
-GpuDevice::GpuDevice(const detail::GpuApi& api, int ordinal, int opt_level)
-    : impl_(std::make_unique<Impl>(*this, api, ordinal)) {
+GpuDevice::GpuDevice(const detail::GpuApi& api, DeviceKind kind, int ordinal, int opt_level)
+    : impl_(std::make_unique<Impl>(*this, api, kind, ordinal)) {
     Impl& im = *impl_;
     char buf[256] = {};
     im.check("device_name", api.device_name(ordinal, buf, sizeof buf - 1));
     const std::string label =
-        std::string(to_string(api.kind)) + ":" + std::to_string(ordinal) + " " + buf;
+        std::string(to_string(kind)) + ":" + std::to_string(ordinal) + " " + buf;
     if (api.unusable_reason)
         throw RuntimeError(std::string(api.driver) + ": " + label + ": " + api.unusable_reason);
     char arch[64] = {};
@@ -553,9 +556,9 @@ GpuDevice::GpuDevice(const detail::GpuApi& api, int ordinal, int opt_level)
         throw RuntimeError(std::string(api.driver) + ": " + label +
                            " reports an empty architecture name: kcache cannot tell which code "
                            "to generate for it");
-    const TargetKind target = api.kind == DeviceKind::Cuda ? TargetKind::Nvptx : TargetKind::Amdgpu;
     try {
-        im.spec = kernels::KernelCompiler::resolve({target, arch, opt_level});
+        const TargetKind target = TargetKind::named(api.target);
+        im.spec = target.target().resolve({target, arch, opt_level});
     } catch (const Error& e) {
         throw RuntimeError(std::string(api.driver) + ": " + label + " (" + arch +
                            ") is not supported by this build: " + e.what());
@@ -581,7 +584,7 @@ GpuDevice::~GpuDevice() {
 }
 
 DeviceKind GpuDevice::kind() const {
-    return impl_->api.kind;
+    return impl_->kind;
 }
 const std::string& GpuDevice::name() const {
     return impl_->name;
@@ -644,11 +647,10 @@ void GpuDevice::synchronize() {
     impl_->check("device_synchronize", impl_->api.device_synchronize());
 }
 std::unique_ptr<Module> GpuDevice::load(const Artifact& a) {
-    const TargetKind want =
-        impl_->api.kind == DeviceKind::Cuda ? TargetKind::Nvptx : TargetKind::Amdgpu;
-    if (a.kind != want)
+    if (a.kind != impl_->spec.kind)
         throw RuntimeError(name() + ": cannot load a " + std::string(to_string(a.kind)) +
-                           " artifact of '" + a.kernel_symbol + "'");
+                           " artifact of '" + a.kernel_symbol + "'; it needs " +
+                           std::string(to_string(impl_->spec.kind)));
     return std::make_unique<GpuModule>(*this, *impl_, a);
 }
 void GpuDevice::launch(const Module& module, const LaunchConfig& cfg, const KernelArgs& args,
@@ -690,35 +692,27 @@ bool GpuDevice::unusable() const {
     return impl_->lost.load(std::memory_order_acquire);
 }
 
-GpuDiscovery discover_gpus(DeviceKind kind) {
-    if (kind != DeviceKind::Cuda && kind != DeviceKind::Hip)
-        throw InvalidArgumentError("discover_gpus: " + std::string(to_string(kind)) +
-                                   " is not a GPU backend");
-    const detail::GpuApi& api = kind == DeviceKind::Cuda ? detail::cuda_api() : detail::hip_api();
-    GpuDiscovery found;
-    auto failed = [&](const char* call, int st) {
-        if (api.classify(st) == StatusKind::NoDevice)
-            return true;
-        throw RuntimeError(std::string(api.driver) + ": " + call + " failed with " +
-                           describe(api, st) + " (driver " + api.library + ")");
+DeviceDriver gpu_device_driver(const detail::GpuApi& (*api)()) {
+    DeviceDriver driver;
+    driver.count = [api]() -> int {
+        const detail::GpuApi& a = api();
+        auto failed = [&](const char* call, int st) {
+            if (a.classify(st) == StatusKind::NoDevice)
+                return true;
+            throw RuntimeError(std::string(a.driver) + ": " + call + " failed with " +
+                               describe(a, st) + " (driver " + a.library + ")");
+        };
+        if (int st = a.init(); st && failed("initialising the driver", st))
+            return 0;
+        int count = 0;
+        if (int st = a.device_count(&count); st && failed("counting devices", st))
+            return 0;
+        return count;
     };
-    if (int st = api.init(); st && failed("initialising the driver", st))
-        return found;
-    int count = 0;
-    if (int st = api.device_count(&count); st && failed("counting devices", st))
-        return found;
-    for (int i = 0; i < count; ++i) {
-        try {
-            found.devices.push_back(std::make_shared<GpuDevice>(api, i));
-        } catch (const Error& e) {
-            found.unusable.push_back({kind, i, e.what()});
-        }
-    }
-    return found;
-}
-
-std::vector<std::shared_ptr<Device>> gpu_devices(DeviceKind kind) {
-    return discover_gpus(kind).devices;
+    driver.create = [api](DeviceKind self, int ordinal) -> std::shared_ptr<Device> {
+        return std::make_shared<GpuDevice>(api(), self, ordinal);
+    };
+    return driver;
 }
 
 } // namespace kcache::runtime

@@ -28,6 +28,7 @@
 #pragma once
 
 #include "runtime/device.hpp"
+#include "runtime/device_registry.hpp"
 #include "runtime/gpu_api.hpp"
 
 #include <cstdint>
@@ -39,9 +40,10 @@ namespace kcache::runtime {
 class GpuDevice final : public Device {
 public:
     struct Impl;
-    /// Use discover_gpus(kind) instead. Throws RuntimeError when the device cannot be used
-    /// (UnknownArchError for an architecture this LLVM does not know).
-    GpuDevice(const detail::GpuApi& api, int ordinal, int opt_level = 2);
+    /// Made by the driver gpu_device_driver registers (DeviceRegistry::discover), as `kind`.
+    /// Throws RuntimeError when the device cannot be used (an architecture the target of
+    /// api.target does not know, ...).
+    GpuDevice(const detail::GpuApi& api, DeviceKind kind, int ordinal, int opt_level = 2);
     ~GpuDevice() override;
 
     DeviceKind kind() const override;
@@ -75,17 +77,12 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-/// The GPUs of one backend: those kcache can use, and those it cannot, with the reason.
-struct GpuDiscovery {
-    std::vector<std::shared_ptr<Device>> devices;
-    std::vector<UnusableDevice> unusable;
-};
-
-/// The devices of one GPU backend (kind Cuda or Hip). Throws DriverUnavailableError when the
-/// backend is compiled out or its driver library is absent, RuntimeError when the driver is there
-/// but fails to load or initialise; empty when the driver reports no device.
-GpuDiscovery discover_gpus(DeviceKind kind);
-/// discover_gpus(kind).devices.
-std::vector<std::shared_ptr<Device>> gpu_devices(DeviceKind kind);
+/// The device driver of a GPU backend, over the driver table `api()` loads (detail::cuda_api,
+/// detail::hip_api): count() initialises the driver and counts its devices (0 when it reports
+/// none), and throws DriverUnavailableError when the backend is compiled out or its driver
+/// library is absent, RuntimeError when the driver is there but fails to load or initialise;
+/// create() makes a GpuDevice. Registered as "cuda" and "hip" by
+/// register_builtin_device_drivers.
+DeviceDriver gpu_device_driver(const detail::GpuApi& (*api)());
 
 } // namespace kcache::runtime

@@ -280,8 +280,8 @@ int function_limits(void* f, int o, FunctionLimits* l) {
 
 GpuApi make_api(const char* library) {
     GpuApi a{};
-    a.kind = DeviceKind::Hip;
     a.driver = "HIP";
+    a.target = "amdgpu";
     a.library = library;
     a.unusable_reason = unusable_reason.empty() ? nullptr : unusable_reason.c_str();
     a.init = &init;

@@ -1,22 +1,21 @@
 // The host CPU as a device: the reference device where no GPU is present; runs every kernel.
 //
-// Modules: host artifacts ("object") loaded with LLVM ORC LLJIT, one JITDylib per module, so
-// that destroying the Module removes the JITDylib and frees its code.
+// Modules: host artifacts loaded by the ORC loader of targets/host_loader.hpp, one JITDylib per
+// module, so that destroying the Module frees its code. Launches go through the object's
+// argument-array entry (targets/host_abi.hpp), so any argument list launches through one C
+// signature.
 //
-// Launches: the blocks of a grid are spread over a fixed thread pool (the calling thread helps);
-// the threads of a block run on one worker as user-mode fibers (runtime/fiber.hpp). One fiber
-// runs the block's threads one after the other as a plain loop; when a thread reaches the
-// barrier, its fiber is parked and a fresh fiber goes on with the next thread. Once every thread
-// has been started and every unfinished one waits at the barrier, the barrier opens and the
-// parked fibers resume in order. So a kernel without barriers costs one fiber switch per block,
-// and barriers and shared memory behave as on a GPU (a barrier waits for every thread that has
-// not exited). Launches are synchronous: they have finished when launch() returns; streams only
-// order and synchronise trivially.
+// Launches: the blocks of a grid are spread over a fixed thread pool (runtime/thread_pool.hpp;
+// the calling thread helps); the threads of a block run on one worker as user-mode fibers
+// (runtime/block_runner.hpp), so barriers and shared memory behave as on a GPU. Launches are
+// synchronous: they have finished when launch() returns; streams only order and synchronise
+// trivially.
 //
 // Thread-safety: thread-safe; launches from several threads share the pool.
 #pragma once
 
 #include "runtime/device.hpp"
+#include "runtime/device_registry.hpp"
 
 #include <memory>
 
@@ -33,8 +32,9 @@ public:
     explicit HostDevice(HostDeviceOptions options = {});
     ~HostDevice() override;
 
-    DeviceKind kind() const override { return DeviceKind::Host; }
+    DeviceKind kind() const override { return DeviceKind::host(); }
     const std::string& name() const override;
+    /// The host target for this CPU (resolved by the target: the default arch is this CPU).
     const TargetSpec& target() const override;
 
     void* allocate(std::size_t bytes) override;
@@ -59,5 +59,9 @@ public:
 private:
     std::unique_ptr<Impl> impl_;
 };
+
+/// The host driver: one device, a HostDevice with default options. Registered as "host" by
+/// register_builtin_device_drivers.
+DeviceDriver host_device_driver();
 
 } // namespace kcache::runtime

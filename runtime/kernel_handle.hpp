@@ -51,7 +51,7 @@ public:
             [&](auto&... r) {
                 void* values[sizeof...(Params) + 1] = {static_cast<void*>(&r)...};
                 const KernelArgs packed{values, sizeof...(Params),
-                                        &detail::host_invoke<Raw<Params>...>};
+                                        detail::layout_of<std::remove_cvref_t<Params>...>()};
                 site_->launch(config, packed);
             },
             raw);

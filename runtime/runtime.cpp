@@ -2,8 +2,7 @@
 
 #include "core/hash.hpp"
 #include "core/log.hpp"
-#include "runtime/gpu_device.hpp"
-#include "runtime/host_device.hpp"
+#include "runtime/device_registry.hpp"
 
 namespace kcache::runtime {
 
@@ -92,7 +91,7 @@ Runtime::~Runtime() {
 
 Device& Runtime::best_device() const {
     for (auto& d : devices_)
-        if (d->kind() != DeviceKind::Host)
+        if (d->kind() != DeviceKind::host())
             return *d;
     return *devices_.front();
 }
@@ -306,29 +305,6 @@ std::size_t Runtime::loaded_modules(const Device& d) const {
     DeviceState& ds = state_of(d);
     std::shared_lock lock(ds.mutex);
     return ds.modules.size();
-}
-
-std::vector<std::shared_ptr<Device>> enumerate_devices(std::vector<UnusableDevice>* unusable) {
-    std::vector<std::shared_ptr<Device>> out;
-    out.push_back(std::make_shared<HostDevice>());
-    std::vector<UnusableDevice> found_unusable;
-    for (DeviceKind kind : {DeviceKind::Cuda, DeviceKind::Hip}) {
-        try {
-            GpuDiscovery found = discover_gpus(kind);
-            out.insert(out.end(), found.devices.begin(), found.devices.end());
-            found_unusable.insert(found_unusable.end(), found.unusable.begin(),
-                                  found.unusable.end());
-        } catch (const DriverUnavailableError&) {
-            // No such backend on this machine: absent, not unusable.
-        } catch (const Error& e) {
-            found_unusable.push_back({kind, -1, e.what()});
-        }
-    }
-    for (const UnusableDevice& u : found_unusable)
-        log().warn("{} device {} cannot be used: {}", to_string(u.kind), u.ordinal, u.reason);
-    if (unusable)
-        unusable->insert(unusable->end(), found_unusable.begin(), found_unusable.end());
-    return out;
 }
 
 } // namespace kcache::runtime

@@ -40,9 +40,11 @@
 #include "kernels/kernel_compiler.hpp"
 #include "runtime/buffer.hpp"
 #include "runtime/device.hpp"
+#include "runtime/device_registry.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/kernel_site.hpp"
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <memory>
@@ -109,16 +111,23 @@ struct KernelArg<float16> {
     static Raw raw(const float16& v, const Device&) { return std::bit_cast<_Float16>(v.bits); }
 };
 
-template <class... Raw, std::size_t... I>
-void host_invoke_impl(void* entry, void* const* args, host::LaunchContext* ctx,
-                      std::index_sequence<I...>) {
-    using Fn = void (*)(Raw..., host::LaunchContext*);
-    reinterpret_cast<Fn>(entry)(*static_cast<Raw*>(args[I])..., ctx);
-}
-/// Calls a host kernel `void k(Raw..., LaunchContext*)` with a packed argument array.
-template <class... Raw>
-void host_invoke(void* entry, void* const* args, host::LaunchContext* ctx) {
-    host_invoke_impl<Raw...>(entry, args, ctx, std::index_sequence_for<Raw...>{});
+/// The parameter layout of the kernel signature the C++ argument types `Args` give, derived
+/// once per argument list; checked against the sizes of the values packed for them.
+template <class... Args>
+const ParamLayout* layout_of() {
+    static const auto layout = [] {
+        std::array<ParamLayout, sizeof...(Args)> out{};
+        fill_parameter_layout(tt_of<Args...>(), out);
+        const std::size_t sizes[sizeof...(Args) + 1] = {sizeof(typename KernelArg<Args>::Raw)...};
+        for (std::size_t i = 0; i < sizeof...(Args); ++i)
+            if (out[i].size != sizes[i])
+                throw InvalidArgumentError("kernel argument " + std::to_string(i + 1) + " of " +
+                                           tt_of<Args...>().str() + " packs " +
+                                           std::to_string(sizes[i]) + " bytes, its type " +
+                                           std::to_string(out[i].size));
+        return out;
+    }();
+    return layout.data();
 }
 
 } // namespace detail
@@ -154,10 +163,8 @@ public:
         std::apply(
             [&](auto&... r) {
                 void* values[sizeof...(Args) + 1] = {static_cast<void*>(&r)...};
-                const KernelArgs packed{
-                    values, sizeof...(Args),
-                    &detail::host_invoke<
-                        typename detail::KernelArg<std::remove_cvref_t<Args>>::Raw...>};
+                const KernelArgs packed{values, sizeof...(Args),
+                                        detail::layout_of<std::remove_cvref_t<Args>...>()};
                 launch_packed(d, f, tt, config, packed);
             },
             raw);

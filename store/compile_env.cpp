@@ -20,7 +20,7 @@ const CompileEnv& compile_env(const TargetSpec& spec) {
     std::lock_guard lock(mutex);
     auto& slot = envs[spec];
     if (!slot) {
-        const Target& target = target_for(spec.kind);
+        const Target& target = spec.kind.target();
         auto env = std::make_unique<CompileEnv>();
         env->spec = target.resolve(spec);
         env->toolchain = target.toolchain(env->spec);

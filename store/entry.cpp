@@ -1,7 +1,12 @@
 #include "store/entry.hpp"
 
+#include "core/excerpt.hpp"
+#include "targets/target.hpp"
+#include "targets/target_registry.hpp"
+
 #include <llvm-c/blake3.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -112,7 +117,7 @@ private:
 void write_env(Writer& w, const CompileEnv& env) {
     const Toolchain& t = env.toolchain;
     w.u32(env.schema);
-    w.u8(static_cast<std::uint8_t>(env.spec.kind));
+    w.str(to_string(env.spec.kind));
     w.str(env.spec.arch);
     w.u8(static_cast<std::uint8_t>(env.spec.opt_level));
     for (const std::string* s :
@@ -123,10 +128,10 @@ void write_env(Writer& w, const CompileEnv& env) {
 CompileEnv read_env(Reader& r) {
     CompileEnv env;
     env.schema = r.u32("key schema");
-    const std::uint8_t kind = r.u8("target kind");
-    if (kind > static_cast<std::uint8_t>(TargetKind::Host))
-        r.fail("target kind " + std::to_string(kind) + " is unknown");
-    env.spec.kind = static_cast<TargetKind>(kind);
+    const std::string target = r.str("target");
+    env.spec.kind = TargetRegistry::find(target);
+    if (r.ok() && !env.spec.kind)
+        r.fail("target '" + excerpt(target) + "' is not registered in this process");
     env.spec.arch = r.str("arch");
     const std::uint8_t opt = r.u8("opt level");
     if (opt > 3)
@@ -230,6 +235,12 @@ ArtifactPtr read_content_value(Reader& r, const CompileEnv& env) {
     a.arch = env.spec.arch;
     a.opt_level = env.spec.opt_level;
     a.format = r.str("format");
+    if (r.ok()) {
+        const auto formats = a.kind.target().artifact_formats();
+        if (std::find(formats.begin(), formats.end(), a.format) == formats.end())
+            r.fail("format '" + excerpt(a.format) + "' is not one of " +
+                   std::string(to_string(a.kind)) + "'s");
+    }
     a.kernel_symbol = r.str("kernel symbol");
     a.llvm_version = r.str("artifact llvm version");
     a.notes = r.str("notes");

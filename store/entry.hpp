@@ -15,7 +15,7 @@
 //   56+N    32    seal over bytes [0, 56+N)
 //
 // Body fields in order; strings are u32 length + bytes, blobs u64 length + bytes:
-//   key      schema u32, target kind u8, arch, opt level u8, triple, cpu, features,
+//   key      schema u32, target (its registered name), arch, opt level u8, triple, cpu, features,
 //            llvm version, tools, libraries, compiler id; then
 //            content: ir digest
 //            action:  entry source digest, function, argument types, method table

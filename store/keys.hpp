@@ -28,7 +28,7 @@ using kernels::Digest;
 
 /// Bumped whenever the entry format, the canonical form, or what a key field means changes:
 /// entries of another schema are never read.
-inline constexpr std::uint32_t kSchemaVersion = 1;
+inline constexpr std::uint32_t kSchemaVersion = 2;
 
 /// BLAKE3 of kcache's own sources that shape artifacts (kernels/, targets/ and the store's
 /// canonical form), computed when kcache is built. The IR a kernel builds into and the passes

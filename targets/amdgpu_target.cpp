@@ -134,7 +134,7 @@ void AmdgpuTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSp
                     llvm::ConstantInt::get(llvm::Type::getInt32Ty(m.getContext()), 500));
 
     AmdgpuLowering lowering;
-    builtins::lower(m, lowering);
+    builtins::lower(m, lowering, address_spaces());
 
     for (auto& f : m) {
         if (!f.isDeclaration() || f.use_empty())

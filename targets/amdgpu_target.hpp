@@ -10,14 +10,17 @@ namespace kcache {
 /// serialised process-wide (lld is not re-entrant), the rest runs in parallel.
 class AmdgpuTarget final : public Target {
 public:
-    TargetKind kind() const override { return TargetKind::Amdgpu; }
+    TargetKind kind() const override { return TargetKind::amdgpu(); }
+    std::string triple() const override { return "amdgcn-amd-amdhsa"; }
     /// The gfx processors this LLVM knows (generic gfxN-generic targets excluded: they need code
     /// object v6).
     std::vector<std::string> supported_archs() const override;
     std::string default_arch() const override { return "gfx90a"; }
+    AddressSpaceMap address_spaces() const override { return kGpuAddressSpaces; }
+    /// "hsaco": a code object v5 shared object.
+    std::vector<std::string> artifact_formats() const override { return {"hsaco"}; }
 
 protected:
-    std::string triple() const override { return "amdgcn-amd-amdhsa"; }
     std::unique_ptr<llvm::TargetMachine> target_machine(const TargetSpec& spec) const override;
     void lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec& spec) const override;
     /// amdgcn, and the r600 intrinsics that the same backend still selects for amdgcn.

@@ -18,15 +18,16 @@ struct StepTimes {
 };
 
 struct Artifact {
-    TargetKind kind = TargetKind::Host;
+    TargetKind kind;
     std::string arch;
     int opt_level = 0;
     /// The symbol the runtime looks up (the kernel's name; unchanged by lowering).
     std::string kernel_symbol;
     /// LLVM_VERSION_STRING of the LLVM that produced it, e.g. "19.1.7".
     std::string llvm_version;
-    /// What `bytes` holds: "ptx" (text), "cubin" (ELF, EM_CUDA), "hsaco" (ELF shared object,
-    /// EM_AMDGPU) or "object" (host relocatable object, loadable by ORC).
+    /// What `bytes` holds, one of the target's artifact_formats(): for the built-ins "ptx"
+    /// (text), "cubin" (ELF, EM_CUDA), "hsaco" (ELF shared object, EM_AMDGPU) or "object" (host
+    /// relocatable object, loadable by ORC).
     std::string format;
     std::vector<std::uint8_t> bytes;
     /// nvptx only: the PTX text, also kept when `bytes` holds the cubin assembled from it.

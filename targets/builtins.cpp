@@ -89,7 +89,7 @@ std::optional<llvm::Type*> suffix_type(llvm::StringRef suffix, llvm::LLVMContext
     return std::nullopt;
 }
 
-Parsed parse(const llvm::Function& f) {
+Parsed parse(const llvm::Function& f, const AddressSpaceMap& spaces) {
     auto& ctx = f.getContext();
     llvm::StringRef rest = f.getName().drop_front(kPrefix.size());
     auto [head, tail] = rest.split('.');
@@ -114,7 +114,7 @@ Parsed parse(const llvm::Function& f) {
     }
     if (head == "atomic_add") {
         if (auto t = suffix_type(tail, ctx, true)) {
-            expect_type(f, *t, {llvm::PointerType::get(ctx, 1), *t});
+            expect_type(f, *t, {llvm::PointerType::get(ctx, spaces.global), *t});
             Parsed p{Parsed::Atomic};
             p.type = *t;
             return p;
@@ -189,7 +189,7 @@ unsigned arity(MathOp op) {
     return info(op).arity;
 }
 
-void lower(llvm::Module& m, Lowering& lowering) {
+void lower(llvm::Module& m, Lowering& lowering, const AddressSpaceMap& spaces) {
     std::vector<llvm::Function*> builtins;
     for (auto& f : m)
         if (f.getName().starts_with(kPrefix)) {
@@ -201,7 +201,7 @@ void lower(llvm::Module& m, Lowering& lowering) {
             builtins.push_back(&f);
         }
     for (auto* f : builtins) {
-        Parsed p = parse(*f);
+        Parsed p = parse(*f, spaces);
         std::vector<llvm::CallInst*> calls;
         for (llvm::User* u : f->users()) {
             auto* call = llvm::dyn_cast<llvm::CallInst>(u);
@@ -230,11 +230,11 @@ llvm::Value* emit_intrinsic(llvm::IRBuilder<>& b, MathOp op, llvm::Type* ty,
     return b.CreateIntrinsic(info(op).intrinsic, {ty}, args);
 }
 
-SharedLayout shared_layout(llvm::Module& m) {
+SharedLayout shared_layout(llvm::Module& m, const AddressSpaceMap& spaces) {
     const llvm::DataLayout& dl = m.getDataLayout();
     SharedLayout layout;
     for (auto& g : m.globals()) {
-        if (g.getAddressSpace() != 3)
+        if (g.getAddressSpace() != spaces.shared)
             continue;
         if (!g.hasInitializer())
             throw LoweringError("shared-memory global @" + g.getName().str() +

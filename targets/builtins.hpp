@@ -9,7 +9,7 @@
 //   i32   @kcache.grid_dim.{x,y,z}()     blocks per grid
 //   void  @kcache.barrier()              block-wide barrier; also orders shared and global memory
 //                                        accesses of the block (like CUDA __syncthreads)
-//   T     @kcache.atomic_add.{f32,f64,i32}(ptr addrspace(1) %p, T %v)
+//   T     @kcache.atomic_add.{f32,f64,i32}(ptr addrspace(G) %p, T %v)
 //                                        *p += v atomically (relaxed, device scope); returns the
 //                                        old value
 //   T     @kcache.<op>.{f32,f64}(T...)   math, T = float or double, ops:
@@ -22,14 +22,19 @@
 // sqrt rsqrt fma fabs floor ceil trunc fmin fmax; host uses LLVM intrinsics (libm). An op a
 // target cannot lower is a LoweringError naming the builtin and the target.
 //
-// Static shared memory: a global in addrspace(3) with an undef or poison initializer (GPU shared
+// Address spaces: G and S below are the target's numbers for the global and shared spaces
+// (Target::address_spaces(); 1 and 3 on every built-in target).
+//
+// Static shared memory: a global in addrspace(S) with an undef or poison initializer (GPU shared
 // memory is uninitialised), e.g. `@tile = internal addrspace(3) global [256 x float] undef`.
-// Accessed through `ptr addrspace(3)`. External (dynamically sized) shared memory is not
+// Accessed through `ptr addrspace(S)`. External (dynamically sized) shared memory is not
 // supported. Host lowering rewrites these globals into offsets from the launch context's shared
 // base (targets/host_abi.hpp).
 //
-// Kernel parameters: global memory is `ptr addrspace(1)`, as the GPU backends expect.
+// Kernel parameters: global memory is `ptr addrspace(G)`, as the GPU backends expect.
 #pragma once
+
+#include "targets/address_spaces.hpp"
 
 #include <llvm/ADT/ArrayRef.h>
 #include <llvm/IR/IRBuilder.h>
@@ -97,9 +102,9 @@ public:
 };
 
 /// Replaces every call to a kcache.* builtin in `m` through `lowering`, then deletes the
-/// declarations. Throws LoweringError for an unknown kcache.* name, a wrong signature, or a use
-/// other than a direct call.
-void lower(llvm::Module& m, Lowering& lowering);
+/// declarations; pointers are in `spaces`' numbering. Throws LoweringError for an unknown
+/// kcache.* name, a wrong signature, or a use other than a direct call.
+void lower(llvm::Module& m, Lowering& lowering, const AddressSpaceMap& spaces);
 
 /// The op through the matching LLVM intrinsic (rsqrt as 1/sqrt). Never fails to build the IR;
 /// whether the backend can select it is the caller's concern.
@@ -113,8 +118,8 @@ struct SharedLayout {
     std::uint64_t size = 0;
 };
 
-/// Checks the static-shared-memory convention (addrspace(3) globals defined, undef or poison
-/// initialised; LoweringError otherwise) and lays the globals out.
-SharedLayout shared_layout(llvm::Module& m);
+/// Checks the static-shared-memory convention (globals in the shared space of `spaces` defined,
+/// undef or poison initialised; LoweringError otherwise) and lays the globals out.
+SharedLayout shared_layout(llvm::Module& m, const AddressSpaceMap& spaces);
 
 } // namespace kcache::builtins

@@ -13,11 +13,16 @@
 // same `shared_memory` block and the same `barrier` callback; `barrier` must return only once all
 // threads of the block have reached it (fibers or threads; the generated code does not care).
 //
-// Static shared memory: every addrspace(3) global of the module is laid out at increasing offsets
-// (each aligned to its own alignment) from `shared_memory`; the total size is
+// Static shared memory: every global of the module in the shared address space is laid out at
+// increasing offsets (each aligned to its own alignment) from `shared_memory`; the total size is
 // Artifact::static_shared_bytes, and the object also exports it as the constant
 // `<kernel>.kcache.shared_bytes` (a uint64_t). `shared_memory` must be aligned to 16 bytes at least
 // and hold that many bytes; the kernel never frees or allocates it.
+//
+// Argument-array entry: the object also exports
+//     void <kernel>.kcache.args(void* const* args, kcache::host::LaunchContext* ctx)
+// which calls the kernel with *(T_i*)args[i] as its i-th parameter (cuLaunchKernel's
+// kernelParams convention), so a runtime launches any kernel through this one signature.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +44,13 @@ struct LaunchContext {
     BarrierFn barrier;           ///< block-wide barrier
     void* runtime_data;          ///< opaque to generated code; for the runtime's own use
 };
+
+/// The argument-array entry: `void(void* const* args, LaunchContext* ctx)`.
+using ArgsEntryFn = void (*)(void* const* args, LaunchContext* ctx);
+
+/// Suffixes of the symbols the object exports beside the kernel `<kernel>`.
+inline constexpr const char* kArgsEntrySuffix = ".kcache.args";
+inline constexpr const char* kSharedBytesSuffix = ".kcache.shared_bytes";
 
 /// Byte offsets the generated code uses. Field order: grid_dim, block_dim, block_idx, thread_idx.
 inline constexpr std::size_t kGridDimOffset = 0;

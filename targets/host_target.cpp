@@ -115,8 +115,8 @@ void thread_launch_parameter(llvm::Module& m) {
         old->eraseFromParent();
 }
 
-// Rewrites each addrspace(3) global into `shared_memory + offset` of the launch context.
-void lower_shared_memory(llvm::Module& m, const builtins::SharedLayout& layout) {
+// Rewrites each shared-memory global into `shared_memory + offset` of the launch context.
+void lower_shared_memory(llvm::Module& m, const builtins::SharedLayout& layout, unsigned shared) {
     auto& ctx = m.getContext();
     std::map<llvm::Function*, llvm::Value*> bases;
     for (auto [g, offset] : layout.offsets) {
@@ -144,12 +144,38 @@ void lower_shared_memory(llvm::Module& m, const builtins::SharedLayout& layout) 
                 b.SetInsertPoint(llvm::cast<llvm::Instruction>(base)->getNextNode());
                 addr =
                     b.CreateAddrSpaceCast(b.CreateConstInBoundsGEP1_64(b.getInt8Ty(), base, offset),
-                                          llvm::PointerType::get(ctx, 3), g->getName());
+                                          llvm::PointerType::get(ctx, shared), g->getName());
             }
             u->set(addr);
         }
         g->eraseFromParent();
     }
+}
+
+// Defines `void <kernel>.kcache.args(ptr args, ptr launch)`: loads each parameter from the
+// pointer args[i] and calls the kernel, so that a runtime launches any kernel through one C
+// signature (host_abi.hpp) without knowing its parameter types.
+void define_args_entry(llvm::Module& m, llvm::Function& kernel, const std::string& kernel_name) {
+    auto& ctx = m.getContext();
+    auto* ptr = llvm::PointerType::get(ctx, 0);
+    auto* ty = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr, ptr}, false);
+    auto* entry = llvm::Function::Create(ty, llvm::GlobalValue::ExternalLinkage,
+                                         kernel_name + host::kArgsEntrySuffix, m);
+    llvm::Argument* args = entry->getArg(0);
+    llvm::Argument* launch = entry->getArg(1);
+    args->setName("args");
+    launch->setName(kLaunchArgName);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", entry));
+    std::vector<llvm::Value*> values;
+    const unsigned params = kernel.arg_size() - 1; // the launch context comes last
+    for (unsigned i = 0; i < params; ++i) {
+        llvm::Value* slot = b.CreateConstInBoundsGEP1_64(ptr, args, i);
+        llvm::Value* value_ptr = b.CreateAlignedLoad(ptr, slot, llvm::Align(8));
+        values.push_back(b.CreateLoad(kernel.getArg(i)->getType(), value_ptr));
+    }
+    values.push_back(launch);
+    b.CreateCall(&kernel, values);
+    b.CreateRetVoid();
 }
 
 } // namespace
@@ -185,24 +211,26 @@ std::unique_ptr<llvm::TargetMachine> HostTarget::target_machine(const TargetSpec
 }
 
 void HostTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec&) const {
-    std::string kernel_name = kernel.getName().str();
-    builtins::SharedLayout layout = builtins::shared_layout(m);
+    const std::string kernel_name = kernel.getName().str();
+    const AddressSpaceMap spaces = address_spaces();
+    builtins::SharedLayout layout = builtins::shared_layout(m, spaces);
     thread_launch_parameter(m); // replaces `kernel`
 
     HostLowering lowering;
-    builtins::lower(m, lowering);
-    lower_shared_memory(m, layout);
+    builtins::lower(m, lowering, spaces);
+    lower_shared_memory(m, layout, spaces.shared);
+    define_args_entry(m, *m.getFunction(kernel_name), kernel_name);
 
     // The runtime reads the shared-memory size from the object itself.
     auto* i64 = llvm::Type::getInt64Ty(m.getContext());
     new llvm::GlobalVariable(m, i64, /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage,
                              llvm::ConstantInt::get(i64, layout.size),
-                             kernel_name + ".kcache.shared_bytes");
+                             kernel_name + host::kSharedBytesSuffix);
 }
 
 void HostTarget::finish(std::vector<char> out, const TargetSpec&, const detail::CompileSubject&,
                         Artifact& a) const {
-    a.format = "object";
+    a.format = artifact_formats().front();
     a.bytes.assign(out.begin(), out.end());
 }
 

@@ -4,8 +4,6 @@
 
 #include <llvm/Analysis/CGSCCPassManager.h>
 #include <llvm/Analysis/LoopAnalysisManager.h>
-#include <llvm/IR/DiagnosticInfo.h>
-#include <llvm/IR/DiagnosticPrinter.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
@@ -56,43 +54,7 @@ llvm::CodeGenOptLevel codegen_level(int opt_level) {
     }
 }
 
-class CollectingHandler : public llvm::DiagnosticHandler {
-public:
-    explicit CollectingHandler(std::shared_ptr<std::vector<std::string>> errors)
-        : errors_(std::move(errors)) {}
-    bool handleDiagnostics(const llvm::DiagnosticInfo& di) override {
-        if (di.getSeverity() != llvm::DS_Error)
-            return true; // warnings and remarks are dropped, not printed
-        std::string msg;
-        llvm::raw_string_ostream os(msg);
-        llvm::DiagnosticPrinterRawOStream printer(os);
-        di.print(printer);
-        errors_->push_back(std::move(msg));
-        return true;
-    }
-
-private:
-    std::shared_ptr<std::vector<std::string>> errors_;
-};
-
 } // namespace
-
-DiagnosticScope::DiagnosticScope(llvm::LLVMContext& ctx)
-    : ctx_(ctx), previous_(ctx.getDiagnosticHandler()),
-      errors_(std::make_shared<std::vector<std::string>>()) {
-    ctx_.setDiagnosticHandler(std::make_unique<CollectingHandler>(errors_));
-}
-
-DiagnosticScope::~DiagnosticScope() {
-    ctx_.setDiagnosticHandler(std::move(previous_));
-}
-
-std::string DiagnosticScope::errors() const {
-    std::string all;
-    for (const auto& e : *errors_)
-        all += (all.empty() ? "" : "\n") + e;
-    return all;
-}
 
 std::unique_ptr<llvm::TargetMachine> make_target_machine(const std::string& triple,
                                                          const std::string& cpu,

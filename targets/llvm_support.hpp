@@ -5,8 +5,8 @@
 #pragma once
 
 #include "targets/crash_recovery.hpp"
+#include "targets/diagnostic_scope.hpp"
 
-#include <llvm/IR/DiagnosticHandler.h>
 #include <llvm/Support/Error.h>
 #include <llvm/Target/TargetMachine.h>
 
@@ -50,24 +50,5 @@ std::vector<char> codegen(llvm::Module& m, llvm::TargetMachine& tm, bool assembl
 
 /// The message of an llvm::Error, consuming it.
 std::string take_message(llvm::Error err);
-
-/// Routes the context's diagnostics into a list while alive (the default handler exits the
-/// process on errors); restores the previous handler on destruction.
-class DiagnosticScope {
-public:
-    explicit DiagnosticScope(llvm::LLVMContext& ctx);
-    ~DiagnosticScope();
-    DiagnosticScope(const DiagnosticScope&) = delete;
-    DiagnosticScope& operator=(const DiagnosticScope&) = delete;
-
-    bool has_errors() const { return !errors_->empty(); }
-    /// All error diagnostics so far, one a line.
-    std::string errors() const;
-
-private:
-    llvm::LLVMContext& ctx_;
-    std::unique_ptr<llvm::DiagnosticHandler> previous_;
-    std::shared_ptr<std::vector<std::string>> errors_;
-};
 
 } // namespace kcache::detail

@@ -135,7 +135,7 @@ void NvptxTarget::lower(llvm::Module& m, llvm::Function& kernel, const TargetSpe
 
     const Libdevice& libdev = libdevice();
     NvptxLowering lowering(m, libdev.buffer != nullptr, libdev.error);
-    builtins::lower(m, lowering);
+    builtins::lower(m, lowering, address_spaces());
 
     bool needs_libdevice = false;
     for (auto& f : m)

@@ -27,10 +27,14 @@ public:
     explicit NvptxTarget(NvptxOptions options);
     ~NvptxTarget() override;
 
-    TargetKind kind() const override { return TargetKind::Nvptx; }
+    TargetKind kind() const override { return TargetKind::nvptx(); }
+    std::string triple() const override { return "nvptx64-nvidia-cuda"; }
     /// sm_50 .. sm_90a as known to this LLVM.
     std::vector<std::string> supported_archs() const override;
     std::string default_arch() const override { return "sm_80"; }
+    AddressSpaceMap address_spaces() const override { return kGpuAddressSpaces; }
+    /// "ptx", or "cubin" when nvJitLink assembled one (the PTX is kept beside it).
+    std::vector<std::string> artifact_formats() const override { return {"ptx", "cubin"}; }
     const NvptxOptions& options() const { return options_; }
 
     /// The PTX ISA version feature used for `arch`: the lowest the arch requires, at least 6.0
@@ -38,7 +42,6 @@ public:
     static std::string ptx_feature(const std::string& arch);
 
 protected:
-    std::string triple() const override { return "nvptx64-nvidia-cuda"; }
     std::unique_ptr<llvm::TargetMachine> target_machine(const TargetSpec& spec) const override;
     void lower(llvm::Module& m, llvm::Function& kernel, const TargetSpec& spec) const override;
     bool emits_assembly() const override { return true; }

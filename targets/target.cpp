@@ -2,11 +2,8 @@
 
 #include "core/errors.hpp"
 #include "core/excerpt.hpp"
-#include "targets/amdgpu_target.hpp"
 #include "targets/builtins.hpp"
-#include "targets/host_target.hpp"
 #include "targets/llvm_support.hpp"
-#include "targets/nvptx_target.hpp"
 #include "targets/target_errors.hpp"
 
 #include <llvm/ADT/SmallPtrSet.h>
@@ -200,9 +197,10 @@ std::chrono::nanoseconds Target::prepare(llvm::Module& m, std::string_view kerne
     m.setDataLayout(tm->createDataLayout());
 
     // Size before lowering: the host target rewrites the shared globals away.
-    std::uint64_t shared_bytes = builtins::shared_layout(m).size;
+    const AddressSpaceMap spaces = address_spaces();
+    std::uint64_t shared_bytes = builtins::shared_layout(m, spaces).size;
     for (auto& g : m.globals())
-        if (g.getAddressSpace() == 3)
+        if (g.getAddressSpace() == spaces.shared)
             g.setLinkage(llvm::GlobalValue::InternalLinkage);
 
     // The module holds every callee, so only the entry needs to stay visible.
@@ -296,30 +294,12 @@ std::string rename_prepared_kernel(llvm::Module& m, std::string_view name) {
     kernel->setName(llvm::StringRef(name.data(), name.size()));
     const std::string now = kernel->getName().str();
     const std::string derived = old + ".kcache.";
-    for (auto& g : m.globals())
+    for (auto& g : m.global_values())
         if (g.getName().starts_with(derived))
             g.setName(now + g.getName().substr(old.size()).str());
     auto& ctx = m.getContext();
     md->setOperand(0, llvm::MDNode::get(ctx, {llvm::MDString::get(ctx, now)}));
     return now;
-}
-
-const Target& target_for(TargetKind kind) {
-    // Function-local statics: thread-safe initialisation, created only when asked for.
-    switch (kind) {
-    case TargetKind::Nvptx: {
-        static const NvptxTarget nvptx;
-        return nvptx;
-    }
-    case TargetKind::Amdgpu: {
-        static const AmdgpuTarget amdgpu;
-        return amdgpu;
-    }
-    case TargetKind::Host:
-        break;
-    }
-    static const HostTarget host;
-    return host;
 }
 
 } // namespace kcache

@@ -16,6 +16,7 @@
 // while they run, so a context must not be shared by compilations running at the same time.
 #pragma once
 
+#include "targets/address_spaces.hpp"
 #include "targets/artifact.hpp"
 #include "targets/crash_recovery.hpp"
 #include "targets/target_spec.hpp"
@@ -49,17 +50,28 @@ struct Toolchain {
     friend bool operator==(const Toolchain&, const Toolchain&) = default;
 };
 
+/// A target: registered under its kind's name (targets/target_registry.hpp), it declares its
+/// triple, archs, address-space map and artifact formats, and lowers modules.
 /// Thread-safety: implementations are immutable after construction; any number of threads may
 /// call any member at once, each on its own module (and LLVMContext).
 class Target {
 public:
     virtual ~Target() = default;
 
+    /// The kind it is registered as.
     virtual TargetKind kind() const = 0;
+    /// LLVM triple code is generated for.
+    virtual std::string triple() const = 0;
     /// Architectures this build of LLVM can generate code for, sorted.
     virtual std::vector<std::string> supported_archs() const = 0;
     /// The arch an empty TargetSpec::arch stands for.
     virtual std::string default_arch() const = 0;
+    /// The LLVM address spaces of the lattice's pointer spaces: what front ends lower
+    /// `Ptr{T, space}` to, and what prepare() reads shared memory and builtins' pointers with.
+    virtual AddressSpaceMap address_spaces() const = 0;
+    /// Every value Artifact::format takes for this target ("ptx", "cubin"; "object"): what a
+    /// device driver for it must load.
+    virtual std::vector<std::string> artifact_formats() const = 0;
 
     /// `spec` with the default arch filled in. Throws UnknownArchError for an arch outside
     /// supported_archs(), InvalidArgumentError for another kind or an opt level outside 0..3.
@@ -96,8 +108,6 @@ protected:
     virtual std::string tools() const { return {}; }
     /// For toolchain(): bitcode libraries prepare() links in, identified by content.
     virtual std::string libraries() const { return {}; }
-    /// LLVM triple of the target.
-    virtual std::string triple() const = 0;
     virtual std::unique_ptr<llvm::TargetMachine> target_machine(const TargetSpec& spec) const = 0;
     /// Target part of prepare: marks `kernel` as the entry, lowers builtins, links math. May
     /// replace the kernel function by one of the same name. Triple and data layout are set.
@@ -116,12 +126,9 @@ protected:
     virtual bool own_intrinsic_prefix(std::string_view prefix) const;
 };
 
-/// The process-wide instance of each target, created on first use with default options.
-const Target& target_for(TargetKind kind);
-
 /// Renames the kernel of a prepared module to `name`, together with what prepare() named after
-/// it (globals `<kernel>.kcache.*`), so that optimize and emit see the new name and the
-/// artifact's kernel_symbol is it. Returns the name the kernel got (LLVM makes it unique if
+/// it (globals and functions `<kernel>.kcache.*`), so that optimize and emit see the new name and
+/// the artifact's kernel_symbol is it. Returns the name the kernel got (LLVM makes it unique if
 /// `name` is taken). Throws InvalidArgumentError for a module that was not prepared.
 std::string rename_prepared_kernel(llvm::Module& m, std::string_view name);
 

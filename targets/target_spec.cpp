@@ -1,28 +1,17 @@
 #include "targets/target_spec.hpp"
 
-#include "core/errors.hpp"
 #include "core/hash.hpp"
+
+#include <ostream>
 
 namespace kcache {
 
 std::string_view to_string(TargetKind kind) {
-    switch (kind) {
-    case TargetKind::Nvptx:
-        return "nvptx";
-    case TargetKind::Amdgpu:
-        return "amdgpu";
-    case TargetKind::Host:
-        return "host";
-    }
-    return "unknown";
+    return kind ? kind.name() : std::string_view("none");
 }
 
-TargetKind parse_target_kind(std::string_view name) {
-    for (auto k : {TargetKind::Nvptx, TargetKind::Amdgpu, TargetKind::Host})
-        if (to_string(k) == name)
-            return k;
-    throw InvalidArgumentError("unknown target kind '" + std::string(name) +
-                               "'; supported: nvptx amdgpu host");
+std::ostream& operator<<(std::ostream& os, TargetKind kind) {
+    return os << to_string(kind);
 }
 
 std::string to_string(const TargetSpec& spec) {
@@ -33,7 +22,7 @@ std::string to_string(const TargetSpec& spec) {
 } // namespace kcache
 
 std::size_t std::hash<kcache::TargetSpec>::operator()(const kcache::TargetSpec& s) const noexcept {
-    std::size_t h = std::hash<int>{}(static_cast<int>(s.kind));
+    std::size_t h = s.kind.hash();
     h = kcache::hash_combine(h, std::hash<std::string>{}(s.arch));
     return kcache::hash_combine(h, std::hash<int>{}(s.opt_level));
 }

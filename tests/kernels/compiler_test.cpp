@@ -29,7 +29,7 @@ using types::Float32;
 using types::Int32;
 using types::Ptr;
 
-const TargetSpec kHost{TargetKind::Host, "", 0};
+const TargetSpec kHost{TargetKind::host(), "", 0};
 
 Type kernel_tt() {
     return Type::tuple({Ptr(Float32())});
@@ -40,11 +40,11 @@ TEST(KernelCompiler, ShardsArePerTargetArchAndOptLevel) {
     KernelCompiler kc(MethodTable::global(), unique("shards"));
     const Function& vadd = Function::named("vadd");
     Type tt = tt_of<float*, float*, float*, std::int32_t>();
-    auto sm80 = kc.compile(vadd, tt, {TargetKind::Nvptx, "sm_80", 2});
-    EXPECT_EQ(kc.lookup(vadd, tt, {TargetKind::Nvptx, "sm_90", 2}), nullptr);
-    EXPECT_EQ(kc.lookup(vadd, tt, {TargetKind::Nvptx, "sm_80", 3}), nullptr);
-    EXPECT_EQ(kc.lookup(vadd, tt, {TargetKind::Amdgpu, "gfx90a", 2}), nullptr);
-    auto sm90 = kc.compile(vadd, tt, {TargetKind::Nvptx, "sm_90", 2});
+    auto sm80 = kc.compile(vadd, tt, {TargetKind::nvptx(), "sm_80", 2});
+    EXPECT_EQ(kc.lookup(vadd, tt, {TargetKind::nvptx(), "sm_90", 2}), nullptr);
+    EXPECT_EQ(kc.lookup(vadd, tt, {TargetKind::nvptx(), "sm_80", 3}), nullptr);
+    EXPECT_EQ(kc.lookup(vadd, tt, {TargetKind::amdgpu(), "gfx90a", 2}), nullptr);
+    auto sm90 = kc.compile(vadd, tt, {TargetKind::nvptx(), "sm_90", 2});
     EXPECT_NE(sm80, sm90);
     EXPECT_NE(sm80->ptx.find(".target sm_80"), std::string::npos);
     EXPECT_NE(sm90->ptx.find(".target sm_90"), std::string::npos);
@@ -52,21 +52,21 @@ TEST(KernelCompiler, ShardsArePerTargetArchAndOptLevel) {
 
     // A hit returns the same artifact, and the default arch is the same shard as its name.
     auto before = kc.cache().stats();
-    EXPECT_EQ(kc.compile(vadd, tt, {TargetKind::Nvptx, "sm_80", 2}), sm80);
-    EXPECT_EQ(kc.compile(vadd, tt, {TargetKind::Nvptx, "", 2}), sm80);
+    EXPECT_EQ(kc.compile(vadd, tt, {TargetKind::nvptx(), "sm_80", 2}), sm80);
+    EXPECT_EQ(kc.compile(vadd, tt, {TargetKind::nvptx(), "", 2}), sm80);
     EXPECT_EQ(kc.cache().stats().hits, before.hits + 2);
     EXPECT_EQ(kc.stats().compilations, 2u);
 
     // Opt levels are shards too, and give different code.
     const Function& reduce = Function::named("reduce_sum");
     Type rt = tt_of<float*, float*, std::int32_t>();
-    auto o0 = kc.compile(reduce, rt, {TargetKind::Host, "", 0});
-    EXPECT_EQ(kc.lookup(reduce, rt, {TargetKind::Host, "", 3}), nullptr);
-    auto o3 = kc.compile(reduce, rt, {TargetKind::Host, "", 3});
+    auto o0 = kc.compile(reduce, rt, {TargetKind::host(), "", 0});
+    EXPECT_EQ(kc.lookup(reduce, rt, {TargetKind::host(), "", 3}), nullptr);
+    auto o3 = kc.compile(reduce, rt, {TargetKind::host(), "", 3});
     EXPECT_EQ(o0->opt_level, 0);
     EXPECT_EQ(o3->opt_level, 3);
     EXPECT_NE(o0->bytes, o3->bytes);
-    EXPECT_EQ(kc.lookup(reduce, rt, {TargetKind::Host, "", 0}), o0);
+    EXPECT_EQ(kc.lookup(reduce, rt, {TargetKind::host(), "", 0}), o0);
 }
 
 TEST(KernelCompiler, RedefiningAGlobalCalleeRecompilesOnlyItsUsers) {
@@ -355,7 +355,7 @@ TEST(KernelCompiler, ArtifactStoreSeamCanAnswerWithAStoredArtifact) {
     FakeStore store;
     const Function& saxpy = Function::named("saxpy");
     Type tt = tt_of<float, float*, float*, std::int32_t>();
-    const TargetSpec spec{TargetKind::Amdgpu, "gfx942", 3};
+    const TargetSpec spec{TargetKind::amdgpu(), "gfx942", 3};
 
     KernelCompiler first(MethodTable::global(), unique("store1"), &store);
     auto a = first.compile(saxpy, tt, spec);
@@ -425,7 +425,7 @@ TEST(KernelCompiler, LinkedModuleHoldsEntryAndCalleeSpecialisations) {
     auto m = kc.build_module(
         Function::named("saxpy"),
         Type::tuple({types::Float16(), Ptr(types::Float16()), Ptr(types::Float16()), Int32()}),
-        {TargetKind::Nvptx, "sm_80", 2}, ctx);
+        {TargetKind::nvptx(), "sm_80", 2}, ctx);
     ASSERT_NE(m->getFunction("saxpy"), nullptr);
     EXPECT_FALSE(m->getFunction("saxpy")->isDeclaration());
     auto* helper = m->getFunction("muladd.Float16.Float16.Float16");

@@ -19,7 +19,7 @@ using types::Float32;
 using types::Int32;
 using types::Ptr;
 
-const TargetSpec kHost{TargetKind::Host, "", 0};
+const TargetSpec kHost{TargetKind::host(), "", 0};
 
 Type kernel_tt() {
     return Type::tuple({Ptr(Float32())});
@@ -73,7 +73,7 @@ TEST_F(Fixture, VerifierFailureNamesTheMethod) {
 TEST_F(Fixture, UnknownArchListsTheSupportedOnes) {
     add_generator(table, kernel, Signature({Ptr(Float32())}), store_call(nullptr));
     try {
-        kc.compile(kernel, kernel_tt(), {TargetKind::Nvptx, "sm_7", 2});
+        kc.compile(kernel, kernel_tt(), {TargetKind::nvptx(), "sm_7", 2});
         FAIL() << "no UnknownArchError";
     } catch (const UnknownArchError& e) {
         EXPECT_EQ(e.arch(), "sm_7");
@@ -81,9 +81,10 @@ TEST_F(Fixture, UnknownArchListsTheSupportedOnes) {
                   e.supported().end());
         EXPECT_NE(std::string(e.what()).find("sm_90"), std::string::npos) << e.what();
     }
-    EXPECT_THROW(kc.compile(kernel, kernel_tt(), {TargetKind::Amdgpu, "gfx9000", 2}),
+    EXPECT_THROW(kc.compile(kernel, kernel_tt(), {TargetKind::amdgpu(), "gfx9000", 2}),
                  UnknownArchError);
-    EXPECT_THROW(kc.compile(kernel, kernel_tt(), {TargetKind::Host, "", 4}), InvalidArgumentError);
+    EXPECT_THROW(kc.compile(kernel, kernel_tt(), {TargetKind::host(), "", 4}),
+                 InvalidArgumentError);
     EXPECT_EQ(kc.cache().stats().entries, 0u); // rejected before the cache
 }
 

@@ -74,8 +74,8 @@ TEST_P(LibraryLowering, Nvptx) {
         for (const char* arch : {"sm_70", "sm_80", "sm_90"}) {
             SCOPED_TRACE(tt.str() + " " + arch);
             auto a =
-                compiler_.compile(Function::named(info_.name), tt, {TargetKind::Nvptx, arch, 2});
-            EXPECT_EQ(a->kind, TargetKind::Nvptx);
+                compiler_.compile(Function::named(info_.name), tt, {TargetKind::nvptx(), arch, 2});
+            EXPECT_EQ(a->kind, TargetKind::nvptx());
             EXPECT_EQ(a->arch, arch);
             EXPECT_EQ(a->opt_level, 2);
             EXPECT_EQ(a->kernel_symbol, info_.name);
@@ -109,7 +109,7 @@ TEST_P(LibraryLowering, Amdgpu) {
         for (const char* arch : {"gfx90a", "gfx942", "gfx1100"}) {
             SCOPED_TRACE(tt.str() + " " + arch);
             auto a =
-                compiler_.compile(Function::named(info_.name), tt, {TargetKind::Amdgpu, arch, 2});
+                compiler_.compile(Function::named(info_.name), tt, {TargetKind::amdgpu(), arch, 2});
             EXPECT_EQ(a->format, "hsaco");
             EXPECT_EQ(a->arch, arch);
             EXPECT_EQ(a->kernel_symbol, info_.name);
@@ -132,7 +132,7 @@ TEST_P(LibraryLowering, Amdgpu) {
 TEST_P(LibraryLowering, Host) {
     for (Type tt : info_.examples) {
         SCOPED_TRACE(tt.str());
-        auto a = compiler_.compile(Function::named(info_.name), tt, {TargetKind::Host, "", 2});
+        auto a = compiler_.compile(Function::named(info_.name), tt, {TargetKind::host(), "", 2});
         EXPECT_EQ(a->format, "object");
         EXPECT_EQ(a->arch, llvm::sys::getHostCPUName().str());
         auto elf = read_elf(a->bytes);

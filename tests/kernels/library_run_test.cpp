@@ -23,7 +23,7 @@ class LibraryRun : public ::testing::Test {
 protected:
     static void SetUpTestSuite() { kernels::register_all(); }
     ArtifactPtr compile(const char* name, Type tt, int opt = 2) {
-        return compiler_.compile(Function::named(name), tt, {TargetKind::Host, "", opt});
+        return compiler_.compile(Function::named(name), tt, {TargetKind::host(), "", opt});
     }
     kernels::KernelCompiler compiler_{MethodTable::global(), "LibraryRun"};
 };

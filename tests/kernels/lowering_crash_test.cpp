@@ -26,10 +26,10 @@ using types::Float32;
 using types::Int32;
 using types::Ptr;
 
-const TargetSpec kSm80{TargetKind::Nvptx, "sm_80", 2};
-const TargetSpec kGfx90a{TargetKind::Amdgpu, "gfx90a", 2};
-const TargetSpec kGfx900{TargetKind::Amdgpu, "gfx900", 2};
-const TargetSpec kHost{TargetKind::Host, "", 2};
+const TargetSpec kSm80{TargetKind::nvptx(), "sm_80", 2};
+const TargetSpec kGfx90a{TargetKind::amdgpu(), "gfx90a", 2};
+const TargetSpec kGfx900{TargetKind::amdgpu(), "gfx900", 2};
+const TargetSpec kHost{TargetKind::host(), "", 2};
 
 // A kernel `name(p::Ptr{Float32})` whose body calls `intrinsic` (declared on line 2).
 std::string calling(const std::string& name, const std::string& decl, const std::string& call) {

@@ -6,6 +6,7 @@
 #include "kernels/emit.hpp"
 #include "kernels/generator.hpp"
 #include "kernels/kernel_compiler.hpp"
+#include "targets/target.hpp"
 
 #include <gtest/gtest.h>
 
@@ -69,7 +70,7 @@ E expect_uncached_error(kernels::KernelCompiler& kc, const Function& f, Type tt,
             throw std::logic_error(std::string("compiled; expected a ") + typeid(E).name());
         } catch (const E& e) {
             EXPECT_EQ(kc.cache().lookup(
-                          f, tt, spec.arch.empty() ? kernels::KernelCompiler::resolve(spec) : spec),
+                          f, tt, spec.arch.empty() ? spec.kind.target().resolve(spec) : spec),
                       nullptr);
             EXPECT_EQ(kc.cache().stats().compilations, compiled_before);
             if (attempt == 1)

@@ -24,18 +24,14 @@ using types::Float32;
 using types::Ptr;
 using types::Real;
 
-const TargetSpec kHost{TargetKind::Host, "", 0};
+const TargetSpec kHost{TargetKind::host(), "", 0};
 
 Type kernel_tt() {
     return Type::tuple({Ptr(Float32())});
 }
 
 float run_store_kernel(const ArtifactPtr& a) {
-    HostModule m(*a);
-    auto fn = m.lookup<void (*)(float*, host::LaunchContext*)>(a->kernel_symbol);
-    float out = 0;
-    launch({1}, {1}, a->static_shared_bytes, [&](host::LaunchContext* c) { fn(&out, c); });
-    return out;
+    return test::run_store_kernel(*a);
 }
 
 // A kernel `k(out)` storing callee(1.0f), whose generator first runs `definition` on another

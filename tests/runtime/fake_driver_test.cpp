@@ -90,7 +90,7 @@ struct Scene : RedefinableKernel {
 // A cubin with the kernel's name in its string table, and the PTX it was made from.
 Artifact cubin_artifact(const std::string& kernel) {
     Artifact a;
-    a.kind = TargetKind::Nvptx;
+    a.kind = TargetKind::nvptx();
     a.arch = "sm_90";
     a.kernel_symbol = kernel;
     a.format = "cubin";
@@ -131,7 +131,7 @@ protected:
     }
 
     std::shared_ptr<runtime::Device> device() {
-        auto found = runtime::discover_gpus(DeviceKind::Cuda);
+        auto found = runtime::DeviceRegistry::discover(DeviceKind::cuda());
         if (found.devices.empty())
             throw std::runtime_error("the fake driver shows no device");
         return found.devices.front();
@@ -153,32 +153,32 @@ protected:
 
 TEST_F(FakeDriver, DiscoveryFindsTheFakeDeviceAsAnH200) {
     auto dev = device();
-    EXPECT_EQ(dev->kind(), DeviceKind::Cuda);
+    EXPECT_EQ(dev->kind(), DeviceKind::cuda());
     EXPECT_EQ(dev->name(), "cuda:0 kcache fake CUDA device 0 (sm_90)");
-    EXPECT_EQ(dev->target().kind, TargetKind::Nvptx);
+    EXPECT_EQ(dev->target().kind, TargetKind::nvptx());
     EXPECT_EQ(dev->target().arch, "sm_90");
 }
 
 TEST_F(FakeDriver, NoDeviceAtInitIsAnEmptyListNotAnError) {
     ctl_->init_result = kCudaErrorNoDevice;
-    runtime::GpuDiscovery found = runtime::discover_gpus(DeviceKind::Cuda);
+    runtime::DeviceDiscovery found = runtime::DeviceRegistry::discover(DeviceKind::cuda());
     EXPECT_TRUE(found.devices.empty());
     EXPECT_TRUE(found.unusable.empty());
     std::vector<runtime::UnusableDevice> unusable;
     auto devices = runtime::enumerate_devices(&unusable);
-    EXPECT_EQ(devices.front()->kind(), DeviceKind::Host);
+    EXPECT_EQ(devices.front()->kind(), DeviceKind::host());
     for (auto& d : devices)
-        EXPECT_NE(d->kind(), DeviceKind::Cuda);
+        EXPECT_NE(d->kind(), DeviceKind::cuda());
     for (auto& u : unusable)
-        EXPECT_NE(u.kind, DeviceKind::Cuda) << u.reason;
+        EXPECT_NE(u.kind, DeviceKind::cuda()) << u.reason;
     ctl_->init_result = 0; // initialisation is tried again
-    EXPECT_EQ(runtime::discover_gpus(DeviceKind::Cuda).devices.size(), 1u);
+    EXPECT_EQ(runtime::DeviceRegistry::discover(DeviceKind::cuda()).devices.size(), 1u);
 }
 
 TEST_F(FakeDriver, AFailingInitIsAnErrorNamingTheDriverAndTheRestWorks) {
     ctl_->init_result = kCudaErrorInvalidDevice;
     try {
-        runtime::discover_gpus(DeviceKind::Cuda);
+        runtime::DeviceRegistry::discover(DeviceKind::cuda());
         ADD_FAILURE() << "no error";
     } catch (const runtime::DriverUnavailableError& e) {
         ADD_FAILURE() << "a present driver that fails is not an absent one: " << e.what();
@@ -190,9 +190,9 @@ TEST_F(FakeDriver, AFailingInitIsAnErrorNamingTheDriverAndTheRestWorks) {
     std::vector<runtime::UnusableDevice> unusable;
     auto devices = runtime::enumerate_devices(&unusable);
     ASSERT_FALSE(devices.empty());
-    EXPECT_EQ(devices.front()->kind(), DeviceKind::Host);
+    EXPECT_EQ(devices.front()->kind(), DeviceKind::host());
     ASSERT_EQ(std::count_if(unusable.begin(), unusable.end(),
-                            [](auto& u) { return u.kind == DeviceKind::Cuda; }),
+                            [](auto& u) { return u.kind == DeviceKind::cuda(); }),
               1);
     EXPECT_EQ(unusable.front().ordinal, -1);
     EXPECT_EQ(logged("warning", "CUDA_ERROR_INVALID_DEVICE"), 1);
@@ -202,7 +202,7 @@ TEST_F(FakeDriver, GpusThisLlvmCannotTargetAreListedUnusableAndTheRestWork) {
     ctl_->device_count = 3;
     ctl_->cc_major[1] = 10; // sm_100 (B200)
     ctl_->cc_major[2] = 12; // sm_120 (RTX 50)
-    runtime::GpuDiscovery found = runtime::discover_gpus(DeviceKind::Cuda);
+    runtime::DeviceDiscovery found = runtime::DeviceRegistry::discover(DeviceKind::cuda());
     ASSERT_EQ(found.devices.size(), 1u);
     EXPECT_EQ(found.devices.front()->target().arch, "sm_90");
     ASSERT_EQ(found.unusable.size(), 2u);
@@ -312,7 +312,7 @@ TEST_F(FakeDriver, ALaunchThroughAHandleDoesNotAllocateAndRedefinitionReloads) {
 
 TEST_F(FakeDriver, AStreamOrModuleOfAnotherDeviceIsAClearError) {
     ctl_->device_count = 2;
-    auto found = runtime::discover_gpus(DeviceKind::Cuda);
+    auto found = runtime::DeviceRegistry::discover(DeviceKind::cuda());
     ASSERT_EQ(found.devices.size(), 2u);
     auto& d0 = *found.devices[0];
     auto& d1 = *found.devices[1];
@@ -465,7 +465,7 @@ TEST_F(FakeDriver, ADeinitialisedDriverLeavesNothingToDo) {
 // In a child process: a device, a runtime with a loaded module, a buffer and a stream live in
 // statics; at exit the driver is deinitialised first (registered last), then they are destroyed.
 void exit_with_statics_after_deinitialisation() {
-    static Scene s(runtime::discover_gpus(DeviceKind::Cuda).devices.at(0));
+    static Scene s(runtime::DeviceRegistry::discover(DeviceKind::cuda()).devices.at(0));
     static auto stream = s.dev->create_stream();
     s.launch({2, 32, 0, stream.get()});
     std::atexit([] { fake()->deinitialize(); });

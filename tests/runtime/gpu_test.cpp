@@ -41,7 +41,7 @@ void expect_missing_driver(DeviceKind kind, const char* env, const char* path, b
     setenv(env, path, 1);
     for (int attempt = 0; attempt < 2; ++attempt) { // the error stays; nothing is half-loaded
         try {
-            runtime::discover_gpus(kind);
+            runtime::DeviceRegistry::discover(kind);
             std::fputs("no error\n", stderr);
             std::exit(1);
         } catch (const runtime::DriverUnavailableError& e) {
@@ -69,18 +69,18 @@ class MissingDriver : public ::testing::TestWithParam<DeviceKind> {};
 
 TEST_P(MissingDriver, IsAClearErrorOnFirstUse) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    if (GetParam() == DeviceKind::Cuda)
-        EXPECT_EXIT(expect_missing_driver(DeviceKind::Cuda, "KCACHE_CUDA_DRIVER",
+    if (GetParam() == DeviceKind::cuda())
+        EXPECT_EXIT(expect_missing_driver(DeviceKind::cuda(), "KCACHE_CUDA_DRIVER",
                                           "/nonexistent/libcuda.so.1", kCudaCompiled),
                     ::testing::ExitedWithCode(0), "^CUDA: ");
     else
-        EXPECT_EXIT(expect_missing_driver(DeviceKind::Hip, "KCACHE_HIP_RUNTIME",
+        EXPECT_EXIT(expect_missing_driver(DeviceKind::hip(), "KCACHE_HIP_RUNTIME",
                                           "/nonexistent/libamdhip64.so", kHipCompiled),
                     ::testing::ExitedWithCode(0), "^HIP: ");
 }
 
 INSTANTIATE_TEST_SUITE_P(GpuBackends, MissingDriver,
-                         ::testing::Values(DeviceKind::Cuda, DeviceKind::Hip),
+                         ::testing::Values(DeviceKind::cuda(), DeviceKind::hip()),
                          [](const auto& info) {
                              return std::string(runtime::to_string(info.param));
                          });
@@ -89,19 +89,19 @@ TEST(GpuBackends, EnumerationListsTheHostFirstThenUsableGpusAndWhyOthersAreNot) 
     std::vector<runtime::UnusableDevice> unusable;
     auto devices = runtime::enumerate_devices(&unusable);
     ASSERT_FALSE(devices.empty());
-    EXPECT_EQ(devices.front()->kind(), DeviceKind::Host);
+    EXPECT_EQ(devices.front()->kind(), DeviceKind::host());
     for (auto& d : devices) {
-        if (d->kind() == DeviceKind::Cuda) {
-            EXPECT_EQ(d->target().kind, TargetKind::Nvptx);
+        if (d->kind() == DeviceKind::cuda()) {
+            EXPECT_EQ(d->target().kind, TargetKind::nvptx());
             EXPECT_EQ(d->target().arch.rfind("sm_", 0), 0u) << d->target().arch;
-        } else if (d->kind() == DeviceKind::Hip) {
-            EXPECT_EQ(d->target().kind, TargetKind::Amdgpu);
+        } else if (d->kind() == DeviceKind::hip()) {
+            EXPECT_EQ(d->target().kind, TargetKind::amdgpu());
             EXPECT_EQ(d->target().arch.rfind("gfx", 0), 0u) << d->target().arch;
         }
     }
     for (auto& u : unusable)
         EXPECT_FALSE(u.reason.empty()) << runtime::to_string(u.kind) << " " << u.ordinal;
-    for (DeviceKind kind : {DeviceKind::Cuda, DeviceKind::Hip}) {
+    for (DeviceKind kind : {DeviceKind::cuda(), DeviceKind::hip()}) {
         const std::string required = gpu_requirement(kind);
         if (required.empty())
             continue;
@@ -243,7 +243,7 @@ TEST_P(Gpu, ImpossibleLaunchShapesAreLaunchErrorsBeforeAnythingRuns) {
     rejected({Dim3{1}, Dim3{2048}}, "block dimension x");
     rejected({Dim3{1}, Dim3{32, 32, 2}}, "threads per block");
     rejected({Dim3{1}, Dim3{32}, 1u << 30}, "shared memory");
-    if (GetParam() == DeviceKind::Cuda) { // limits that AMD GPUs do not have
+    if (GetParam() == DeviceKind::cuda()) { // limits that AMD GPUs do not have
         rejected({Dim3{1, 1u << 20}, Dim3{32}}, "grid dimension y");
         rejected({Dim3{1}, Dim3{1, 1, 128}}, "block dimension z");
     }
@@ -258,7 +258,7 @@ TEST_P(Gpu, DynamicSharedMemoryPast48KiB) {
     KCACHE_TEST_DEVICE(dev, GetParam());
     kernels::KernelCompiler compiler(MethodTable::global(), unique("gpu_shared"));
     runtime::Runtime rt(compiler, {dev});
-    const std::uint32_t bytes = GetParam() == DeviceKind::Cuda ? 100 * 1024 : 60 * 1024;
+    const std::uint32_t bytes = GetParam() == DeviceKind::cuda() ? 100 * 1024 : 60 * 1024;
     DeviceBuffer<float> out(*dev, 256);
     rt.launch(*dev, fn("fill"), {2, 128, bytes}, out, 4.0f, I32(256));
     EXPECT_EQ(out.to_vector(), std::vector<float>(256, 4.0f));
@@ -266,7 +266,7 @@ TEST_P(Gpu, DynamicSharedMemoryPast48KiB) {
     EXPECT_EQ(out.to_vector(), std::vector<float>(256, 5.0f));
 }
 
-INSTANTIATE_TEST_SUITE_P(Gpus, Gpu, ::testing::Values(DeviceKind::Cuda, DeviceKind::Hip),
+INSTANTIATE_TEST_SUITE_P(Gpus, Gpu, ::testing::Values(DeviceKind::cuda(), DeviceKind::hip()),
                          [](const auto& info) {
                              return std::string(runtime::to_string(info.param));
                          });
@@ -280,12 +280,13 @@ std::vector<float> run_fill(runtime::Device& dev, const Artifact& a) {
     float v = 3.25f;
     I32 count = n;
     void* values[] = {&p, &v, &count};
-    dev.launch(*module, {blocks_for(n, 128), 128}, {values, 3, nullptr}, {});
+    dev.launch(*module, {blocks_for(n, 128), 128},
+               {values, 3, runtime::detail::layout_of<float*, float, I32>()}, {});
     return out.to_vector();
 }
 
 TEST(CudaGpu, CubinFromNvJitLinkLoadsAndRuns) {
-    KCACHE_TEST_DEVICE(dev, DeviceKind::Cuda);
+    KCACHE_TEST_DEVICE(dev, DeviceKind::cuda());
     kernels::register_all();
     kernels::KernelCompiler compiler(MethodTable::global(), unique("gpu_cubin"));
     auto a = compiler.compile(Function::named("fill"), tt_of<float*, float, I32>(), dev->target());
@@ -295,7 +296,7 @@ TEST(CudaGpu, CubinFromNvJitLinkLoadsAndRuns) {
 }
 
 TEST(CudaGpu, PtxIsCompiledByTheDriverWithoutNvJitLink) {
-    KCACHE_TEST_DEVICE(dev, DeviceKind::Cuda);
+    KCACHE_TEST_DEVICE(dev, DeviceKind::cuda());
     kernels::register_all();
     kernels::KernelCompiler compiler(MethodTable::global(), unique("gpu_ptx"));
     auto a = compiler.compile(Function::named("fill"), tt_of<float*, float, I32>(), dev->target());
@@ -371,7 +372,7 @@ void fault_then_check(const std::shared_ptr<runtime::Device>& dev) {
 // CUDA only: on a GPU memory fault, ROCm's runtime aborts the process itself by default.
 TEST(CudaGpu, AFaultingKernelMakesTheDeviceUnusableAndNothingElse) {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    KCACHE_TEST_DEVICE(dev, DeviceKind::Cuda);
+    KCACHE_TEST_DEVICE(dev, DeviceKind::cuda());
     // Logged once, at error level, naming the device and the driver's error.
     EXPECT_EXIT(fault_then_check(dev), ::testing::ExitedWithCode(0), "is unusable: ");
 }

@@ -23,8 +23,8 @@ using runtime::LaunchConfig;
 TEST(HostDevice, EnumeratesTheHostWithItsCpuAsShardKey) {
     auto devices = runtime::enumerate_devices();
     ASSERT_FALSE(devices.empty());
-    EXPECT_EQ(devices.front()->kind(), runtime::DeviceKind::Host);
-    EXPECT_EQ(devices.front()->target().kind, TargetKind::Host);
+    EXPECT_EQ(devices.front()->kind(), runtime::DeviceKind::host());
+    EXPECT_EQ(devices.front()->target().kind, TargetKind::host());
     EXPECT_EQ(devices.front()->target().arch, llvm::sys::getHostCPUName().str());
     EXPECT_NE(devices.front()->name().find("host"), std::string::npos);
 }
@@ -153,7 +153,7 @@ TEST(HostLaunchBarrier, ThreeDimensionalGridsAndEarlyExitBeforeBarrier) {
             namespace emit = kernels::emit;
             llvm::IRBuilder<> b(llvm::BasicBlock::Create(g.context(), "entry", &g.function()));
             auto* i32 = b.getInt32Ty();
-            llvm::Value* tile = emit::shared_array(g.module(), i32, 1024, "rev_tile");
+            llvm::Value* tile = emit::shared_array(g, i32, 1024, "rev_tile");
             llvm::Value* t =
                 b.CreateAdd(emit::thread_idx(b, 0),
                             b.CreateMul(emit::block_dim(b, 0),

@@ -241,8 +241,8 @@ TEST_P(Library, MatmulNaiveAndTiled) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, Library,
-                         ::testing::Values(runtime::DeviceKind::Host, runtime::DeviceKind::Cuda,
-                                           runtime::DeviceKind::Hip),
+                         ::testing::Values(runtime::DeviceKind::host(), runtime::DeviceKind::cuda(),
+                                           runtime::DeviceKind::hip()),
                          [](const auto& info) {
                              return std::string(runtime::to_string(info.param));
                          });

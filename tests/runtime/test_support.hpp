@@ -10,9 +10,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 namespace kcache::test {
 
@@ -30,13 +30,13 @@ inline std::shared_ptr<runtime::HostDevice> host_device() {
 /// Why this machine must have a working `kind` GPU, or empty: its device node exists
 /// (/dev/nvidia0, /dev/kfd) or KCACHE_REQUIRE_GPU names it ("cuda", "hip" or "cuda,hip").
 inline std::string gpu_requirement(runtime::DeviceKind kind) {
-    const bool cuda = kind == runtime::DeviceKind::Cuda;
+    const bool cuda = kind == runtime::DeviceKind::cuda();
     const char* node = cuda ? "/dev/nvidia0" : "/dev/kfd";
     if (std::filesystem::exists(node))
         return std::string(node) + " exists";
     if (const char* env = std::getenv("KCACHE_REQUIRE_GPU")) {
         std::string list = std::string(",") + env + ",";
-        if (list.find(std::string(",") + runtime::to_string(kind) + ",") != std::string::npos)
+        if (list.find("," + std::string(runtime::to_string(kind)) + ",") != std::string::npos)
             return std::string("KCACHE_REQUIRE_GPU=") + env;
     }
     return {};
@@ -56,25 +56,25 @@ struct TestDevice {
 /// where the GPU is not required (gpu_requirement). A driver that fails to come up, or a GPU
 /// that cannot be used, is a failure.
 inline const TestDevice& test_device(runtime::DeviceKind kind) {
-    if (kind == runtime::DeviceKind::Host) {
+    if (kind == runtime::DeviceKind::host()) {
         static const TestDevice host{host_device()};
         return host;
     }
-    static std::map<runtime::DeviceKind, TestDevice> found;
+    static std::unordered_map<runtime::DeviceKind, TestDevice> found;
     auto it = found.find(kind);
     if (it != found.end())
         return it->second;
     TestDevice t;
     const std::string required = gpu_requirement(kind);
     try {
-        runtime::GpuDiscovery d = runtime::discover_gpus(kind);
+        runtime::DeviceDiscovery d = runtime::DeviceRegistry::discover(kind);
         if (!d.devices.empty()) {
             t.device = d.devices.front();
         } else if (!d.unusable.empty()) {
             t.why = d.unusable.front().reason;
             t.failure = true;
         } else {
-            t.why = std::string("the ") + runtime::to_string(kind) + " driver reports no device";
+            t.why = "the " + std::string(runtime::to_string(kind)) + " driver reports no device";
             t.failure = !required.empty();
         }
     } catch (const runtime::DriverUnavailableError& e) {

@@ -26,7 +26,7 @@ namespace {
 using namespace types;
 using kernels::Digest;
 
-const TargetSpec kSm80{TargetKind::Nvptx, "sm_80", 2};
+const TargetSpec kSm80{TargetKind::nvptx(), "sm_80", 2};
 
 // The IR digest of f(tt) built and prepared for `spec` in `ctx`; `edit` runs on the prepared
 // module before it is canonicalised.
@@ -34,7 +34,7 @@ Digest ir_key(const MethodTable& table, const Function& f, Type tt, const Target
               llvm::LLVMContext& ctx, const std::function<void(llvm::Module&)>& edit = {}) {
     kernels::KernelCompiler kc(const_cast<MethodTable&>(table), unique("canon"));
     auto m = kc.build_module(f, tt, spec, ctx);
-    target_for(spec.kind).prepare(*m, f.name(), spec);
+    spec.kind.target().prepare(*m, f.name(), spec);
     if (edit)
         edit(*m);
     store::canonicalize(*m);
@@ -245,7 +245,7 @@ TEST(CanonicalKey, KernelsWithTheSameBodyShareItAndTheSymbolIsFixed) {
     llvm::LLVMContext ctx;
     kernels::KernelCompiler kc(table, unique("twins"));
     auto m = kc.build_module(k1, tt, kSm80, ctx);
-    target_for(TargetKind::Nvptx).prepare(*m, k1.name(), kSm80);
+    TargetKind::nvptx().target().prepare(*m, k1.name(), kSm80);
     store::canonicalize(*m);
     ASSERT_NE(m->getFunction(store::kCanonicalKernel), nullptr);
     EXPECT_EQ(m->getFunction(k1.name()), nullptr);
@@ -263,7 +263,7 @@ TEST(ContentKey, EveryFieldIsInTheDigest) {
     };
     differs("ir", [](auto& k) { k.ir.bytes[31] ^= 1; });
     differs("schema", [](auto& k) { k.env.schema += 1; });
-    differs("kind", [](auto& k) { k.env.spec.kind = TargetKind::Amdgpu; });
+    differs("kind", [](auto& k) { k.env.spec.kind = TargetKind::amdgpu(); });
     differs("arch", [](auto& k) { k.env.spec.arch = "sm_90"; });
     differs("opt level", [](auto& k) { k.env.spec.opt_level = 3; });
     differs("triple", [](auto& k) { k.env.toolchain.triple += "x"; });
@@ -291,13 +291,13 @@ TEST(ContentKey, TheEnvironmentNamesTheToolchain) {
         << nvptx.toolchain.tools;
     EXPECT_TRUE(nvptx.toolchain.libraries.starts_with("libdevice ") ||
                 nvptx.toolchain.libraries == "no libdevice");
-    const auto& amdgpu = store::compile_env({TargetKind::Amdgpu, "gfx90a", 2});
+    const auto& amdgpu = store::compile_env({TargetKind::amdgpu(), "gfx90a", 2});
     EXPECT_NE(amdgpu.toolchain.tools.find("LLD"), std::string::npos) << amdgpu.toolchain.tools;
-    const auto& host = store::compile_env({TargetKind::Host, "", 2});
+    const auto& host = store::compile_env({TargetKind::host(), "", 2});
     EXPECT_FALSE(host.spec.arch.empty()) << "resolved";
     EXPECT_FALSE(host.toolchain.features.empty()) << "this CPU's features";
     EXPECT_EQ(store::compiler_id().size(), 64u);
-    EXPECT_NE(store::compile_env({TargetKind::Nvptx, "sm_80", 3}).spec, nvptx.spec);
+    EXPECT_NE(store::compile_env({TargetKind::nvptx(), "sm_80", 3}).spec, nvptx.spec);
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +17,7 @@ using namespace store;
 using kernels::Digest;
 
 ContentKey content_key() {
-    ContentKey k{compile_env({TargetKind::Nvptx, "sm_80", 2}), Digest{}};
+    ContentKey k{compile_env({TargetKind::nvptx(), "sm_80", 2}), Digest{}};
     for (std::size_t i = 0; i < k.ir.bytes.size(); ++i)
         k.ir.bytes[i] = static_cast<std::uint8_t>(i * 7);
     return k;
@@ -24,7 +25,7 @@ ContentKey content_key() {
 
 Artifact artifact() {
     Artifact a;
-    a.kind = TargetKind::Nvptx;
+    a.kind = TargetKind::nvptx();
     a.arch = "sm_80";
     a.opt_level = 2;
     a.kernel_symbol = "kcache_kernel";
@@ -40,7 +41,7 @@ Artifact artifact() {
 
 ActionEntry action() {
     ActionEntry e;
-    e.key = ActionKey{compile_env({TargetKind::Host, "", 2}), Digest{}, "saxpy",
+    e.key = ActionKey{compile_env({TargetKind::host(), "", 2}), Digest{}, "saxpy",
                       "Float32,Ptr{Float32},Ptr{Float32},Int32", "global"};
     e.key.entry_source.bytes[0] = 9;
     e.ir.bytes[5] = 1;
@@ -156,11 +157,36 @@ TEST(Entry, SealsMustMatch) {
     EXPECT_NE(Seal::mac(k1).tag(macced), Seal::checksum().tag(macced));
 }
 
+// Entries name their target as registered; a reader that has no such target, or an artifact in
+// a format its target does not produce, rejects the entry (it is then recompiled).
+TEST(Entry, TargetsAreReadBackByNameAndMustBeRegisteredWithTheirFormats) {
+    const ContentKey key = content_key();
+    auto bytes = encode_content(key, artifact(), Seal::checksum());
+    const std::string name(to_string(key.env.spec.kind));
+    const auto at = std::search(bytes.begin() + 56, bytes.end(), name.begin(), name.end());
+    ASSERT_NE(at, bytes.end());
+    *(at + name.size() - 1) = 'q'; // "nvptq": registered nowhere
+    const auto tag = Seal::checksum().tag(std::span(bytes.data(), bytes.size() - 32));
+    std::copy(tag.begin(), tag.end(), bytes.end() - 32);
+    auto d = decode_any(bytes, Seal::checksum());
+    EXPECT_FALSE(d);
+    EXPECT_NE(d.error.find("target 'nvptq' is not registered"), std::string::npos) << d.error;
+
+    Artifact hsaco = artifact();
+    hsaco.format = "hsaco"; // amdgpu's format, not nvptx's
+    auto wrong =
+        decode_content(encode_content(key, hsaco, Seal::checksum()), key, Seal::checksum());
+    EXPECT_FALSE(wrong);
+    EXPECT_NE(wrong.error.find("format 'hsaco' is not one of nvptx's"), std::string::npos)
+        << wrong.error;
+}
+
 TEST(Entry, HugeLengthsInAWellSealedBodyAreRejected) {
     // A body claiming a 4 GiB string, sealed correctly: parsed without reading past the end.
     const ActionEntry e = action();
     auto bytes = encode_action(e, Seal::checksum());
-    const std::size_t arch_length_at = 56 + 4 + 1; // schema, kind, then arch's u32 length
+    // Schema, the target's name (u32 length and bytes), then arch's u32 length.
+    const std::size_t arch_length_at = 56 + 4 + 4 + to_string(e.key.env.spec.kind).size();
     for (int i = 0; i < 4; ++i)
         bytes[arch_length_at + i] = 0xff;
     const auto tag = Seal::checksum().tag(std::span(bytes.data(), bytes.size() - 32));
@@ -174,7 +200,7 @@ TEST(Entry, HugeLengthsInAWellSealedBodyAreRejected) {
 // so that they are the same on every machine.
 std::map<std::string, std::vector<std::uint8_t>> fuzz_seeds() {
     CompileEnv env;
-    env.spec = {TargetKind::Nvptx, "sm_80", 2};
+    env.spec = {TargetKind::nvptx(), "sm_80", 2};
     env.toolchain = {"nvptx64-nvidia-cuda", "sm_80", "+ptx70", "19.1.7", "PTX only",
                      "no libdevice"};
     env.compiler = std::string(64, 'c');

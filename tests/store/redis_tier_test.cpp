@@ -30,7 +30,7 @@ namespace {
 using namespace store;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-const TargetSpec kHost{TargetKind::Host, "", 2};
+const TargetSpec kHost{TargetKind::host(), "", 2};
 const Type kTT = Type::tuple({types::Ptr(types::Float32()), types::Int32()});
 
 double seconds_since(Clock::time_point start) {

@@ -16,7 +16,7 @@ namespace kcache::test {
 namespace {
 
 using namespace types;
-const TargetSpec kHost{TargetKind::Host, "", 2};
+const TargetSpec kHost{TargetKind::host(), "", 2};
 const Type kTT = Type::tuple({Ptr(Float32()), Int32()});
 
 struct Twins {
@@ -46,7 +46,7 @@ TEST(Store, IdenticalBodiesCompileOncePerSpecAndShareOneArtifact) {
     EXPECT_EQ(store->stats().content_hits, 1u);
     EXPECT_EQ(kc.stats().store_hits, 1u);
 
-    const TargetSpec sm90{TargetKind::Nvptx, "sm_90", 2};
+    const TargetSpec sm90{TargetKind::nvptx(), "sm_90", 2};
     auto n1 = kc.compile(t.k1, kTT, sm90);
     auto n2 = kc.compile(t.k2, kTT, sm90);
     EXPECT_NE(n1, a1) << "another spec, another artifact";
@@ -192,7 +192,7 @@ TEST(Store, ConcurrentCompilersOfOneBodyPublishItOnceAndShareIt) {
     for (int i = 0; i < kThreads; ++i)
         threads.emplace_back([&, i] {
             kernels::KernelCompiler kc(t.table, unique("concurrent"), store.get());
-            results[i] = kc.compile(i % 2 ? t.k1 : t.k2, kTT, {TargetKind::Nvptx, "sm_80", 3});
+            results[i] = kc.compile(i % 2 ? t.k1 : t.k2, kTT, {TargetKind::nvptx(), "sm_80", 3});
         });
     for (auto& th : threads)
         th.join();

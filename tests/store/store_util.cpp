@@ -41,7 +41,7 @@ std::unique_ptr<store::Store> make_store(const fs::path& dir, std::uint64_t max_
 }
 
 store::ContentKey key_n(int n) {
-    store::ContentKey k{store::compile_env({TargetKind::Host, "", 2}), kernels::Digest{}};
+    store::ContentKey k{store::compile_env({TargetKind::host(), "", 2}), kernels::Digest{}};
     k.ir.bytes[0] = static_cast<std::uint8_t>(n);
     k.ir.bytes[1] = static_cast<std::uint8_t>(n >> 8);
     return k;
@@ -49,7 +49,7 @@ store::ContentKey key_n(int n) {
 
 store::ArtifactPtr artifact_n(int n, std::size_t size) {
     auto a = std::make_shared<Artifact>();
-    a->kind = TargetKind::Host;
+    a->kind = TargetKind::host();
     a->format = "object";
     a->kernel_symbol = "kcache_kernel";
     a->bytes.assign(size, static_cast<std::uint8_t>(n));
@@ -58,8 +58,8 @@ store::ArtifactPtr artifact_n(int n, std::size_t size) {
 
 std::shared_ptr<const store::ActionEntry> action_n(int n) {
     auto e = std::make_shared<store::ActionEntry>();
-    e->key = store::ActionKey{store::compile_env({TargetKind::Host, "", 2}), kernels::Digest{}, "f",
-                              "Float32", "global"};
+    e->key = store::ActionKey{store::compile_env({TargetKind::host(), "", 2}), kernels::Digest{},
+                              "f", "Float32", "global"};
     e->key.entry_source.bytes[0] = static_cast<std::uint8_t>(n);
     e->ir = key_n(n).ir;
     e->dispatches.push_back({"g", "Float32", "global", kernels::Digest{}});

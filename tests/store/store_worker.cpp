@@ -15,8 +15,8 @@
 // wrong result or an error, 77 the setup is not possible here (the reason on stderr).
 #include "store_util.hpp"
 
+#include "demo.hpp" // tools/kcache
 #include "kernels/library.hpp"
-#include "runtime/demo.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -94,15 +94,15 @@ void print_stats(std::ostream& out, const store::Store& s) {
 int library(const fs::path& dir) {
     ::setenv("KCACHE_CACHE_DIR", dir.c_str(), 1);
     std::ostringstream demo;
-    const int rc = runtime::run_demo(demo, runtime::DeviceChoice::Host);
+    const int rc = cli::run_demo(demo, "host");
     std::cout << demo.str();
     store::Store& s = store::process_store();
     kernels::KernelCompiler compiler(MethodTable::global(), "worker.library", &s);
     int bad = 0;
     for (const auto& info : kernels::register_all())
         for (Type tt : info.examples)
-            for (TargetSpec spec : {TargetSpec{TargetKind::Nvptx, "sm_80", 2},
-                                    TargetSpec{TargetKind::Amdgpu, "gfx90a", 2}}) {
+            for (TargetSpec spec : {TargetSpec{TargetKind::nvptx(), "sm_80", 2},
+                                    TargetSpec{TargetKind::amdgpu(), "gfx90a", 2}}) {
                 auto a = compiler.compile(Function::named(info.name), tt, spec);
                 const bool ok =
                     a && !a->bytes.empty() && a->kind == spec.kind &&

@@ -34,7 +34,7 @@ class AmdgpuKernels : public ::testing::TestWithParam<std::tuple<std::string, in
 TEST_P(AmdgpuKernels, LinksHsaco) {
     auto [arch, k] = GetParam();
     auto [name, ir] = kKernels[k];
-    Artifact a = compile(*ir, name, {TargetKind::Amdgpu, arch, 2});
+    Artifact a = compile(*ir, name, {TargetKind::amdgpu(), arch, 2});
     EXPECT_EQ(a.format, "hsaco");
     EXPECT_EQ(a.kernel_symbol, name);
     auto elf = read_elf(a.bytes);
@@ -60,13 +60,13 @@ INSTANTIATE_TEST_SUITE_P(Archs, AmdgpuKernels,
                          });
 
 TEST(Amdgpu, OptLevelChangesOutput) {
-    Artifact o0 = compile(kReduce, "reduce", {TargetKind::Amdgpu, "gfx90a", 0});
-    Artifact o3 = compile(kReduce, "reduce", {TargetKind::Amdgpu, "gfx90a", 3});
+    Artifact o0 = compile(kReduce, "reduce", {TargetKind::amdgpu(), "gfx90a", 0});
+    Artifact o3 = compile(kReduce, "reduce", {TargetKind::amdgpu(), "gfx90a", 3});
     EXPECT_NE(o0.bytes, o3.bytes);
 }
 
 TEST(Amdgpu, SupportedArchs) {
-    auto archs = target_for(TargetKind::Amdgpu).supported_archs();
+    auto archs = TargetKind::amdgpu().target().supported_archs();
     for (const char* a : {"gfx900", "gfx90a", "gfx942", "gfx1030", "gfx1100"})
         EXPECT_NE(std::find(archs.begin(), archs.end(), a), archs.end()) << a;
 }
@@ -80,7 +80,7 @@ TEST(Amdgpu, NativeMathLowersInProcess) {
          {"sqrt", "rsqrt", "fabs", "floor", "ceil", "trunc", "fmin", "fmax", "fma"})
         ops.push_back(std::string(op) + ".f64");
     for (const char* arch : {"gfx90a", "gfx1100"}) {
-        Artifact a = compile(math_kernel(ops), "all_math", {TargetKind::Amdgpu, arch, 2});
+        Artifact a = compile(math_kernel(ops), "all_math", {TargetKind::amdgpu(), arch, 2});
         auto elf = read_elf(a.bytes);
         ASSERT_TRUE(elf);
         EXPECT_TRUE(has_symbol(*elf, "all_math"));
@@ -91,8 +91,8 @@ TEST(Amdgpu, MathWithoutLoweringIsTypedError) {
     for (const char* op : {"exp.f64", "log.f64", "sin.f64", "cos.f64", "tan.f32", "pow.f32"}) {
         Compilation c(math_kernel({op}));
         try {
-            target_for(TargetKind::Amdgpu)
-                .prepare(*c.module, "all_math", {TargetKind::Amdgpu, "gfx90a", 2});
+            TargetKind::amdgpu().target().prepare(*c.module, "all_math",
+                                                  {TargetKind::amdgpu(), "gfx90a", 2});
             ADD_FAILURE() << op << " lowered on amdgpu";
         } catch (const LoweringError& e) {
             EXPECT_NE(std::string(e.what()).find(std::string("kcache.") + op), std::string::npos)
@@ -110,7 +110,7 @@ define void @k(ptr addrspace(1) %p) {
   ret void
 })");
     EXPECT_THROW(
-        target_for(TargetKind::Amdgpu).prepare(*c.module, "k", {TargetKind::Amdgpu, "gfx90a", 2}),
+        TargetKind::amdgpu().target().prepare(*c.module, "k", {TargetKind::amdgpu(), "gfx90a", 2}),
         LoweringError);
 }
 
@@ -121,7 +121,7 @@ TEST(Amdgpu, ConcurrentCompilationsSerialiseLld) {
         threads.emplace_back([i, &failures] {
             try {
                 Artifact a = compile(i % 2 ? kReduce : kVectorAdd, i % 2 ? "reduce" : "vadd",
-                                     {TargetKind::Amdgpu, i < 2 ? "gfx90a" : "gfx1100", 1});
+                                     {TargetKind::amdgpu(), i < 2 ? "gfx90a" : "gfx1100", 1});
                 if (!read_elf(a.bytes))
                     failures[i] = "not an ELF";
             } catch (const std::exception& e) {

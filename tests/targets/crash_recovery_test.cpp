@@ -181,10 +181,10 @@ void expect_contained_crash(const std::string& ir, const TargetSpec& spec,
         Compilation c(ir);
         c.module->setModuleIdentifier("k(::Ptr{Float32})");
         try {
-            target_for(spec.kind).compile(*c.module, "k", spec);
+            spec.kind.target().compile(*c.module, "k", spec);
             ADD_FAILURE() << "compiled for " << to_string(spec);
         } catch (const LoweringCrashError& e) {
-            const TargetSpec resolved = target_for(spec.kind).resolve(spec);
+            const TargetSpec resolved = spec.kind.target().resolve(spec);
             EXPECT_EQ(e.stage(), "codegen");
             EXPECT_EQ(e.function(), "k");
             EXPECT_EQ(e.module(), "k(::Ptr{Float32})");
@@ -210,7 +210,7 @@ define void @k(ptr addrspace(1) %p) {
   call void @llvm.nvvm.barrier.cluster.arrive()
   ret void
 })",
-                           {TargetKind::Nvptx, "sm_80", 2},
+                           {TargetKind::nvptx(), "sm_80", 2},
                            "Cannot select: intrinsic %llvm.nvvm.barrier.cluster.arrive");
 }
 
@@ -224,7 +224,7 @@ define void @k(ptr addrspace(1) %p) {
   store <4 x float> %r, ptr addrspace(1) %p
   ret void
 })",
-                           {TargetKind::Amdgpu, "gfx900", 2},
+                           {TargetKind::amdgpu(), "gfx900", 2},
                            "Cannot select: intrinsic %llvm.amdgcn.mfma");
 }
 
@@ -240,7 +240,7 @@ define void @k(ptr addrspace(1) %p) {
   store <16 x float> %r, ptr addrspace(1) %p
   ret void
 })",
-                           {TargetKind::Host, "x86-64", 2}, "Do not know how to split");
+                           {TargetKind::host(), "x86-64", 2}, "Do not know how to split");
 }
 
 // --- rejected before LLVM sees it -------------------------------------------------------------
@@ -249,7 +249,7 @@ void expect_rejected(const std::string& ir, const TargetSpec& spec, const std::s
                      const std::string& symbol = "k") {
     Compilation c(ir);
     try {
-        target_for(spec.kind).prepare(*c.module, "k", spec);
+        spec.kind.target().prepare(*c.module, "k", spec);
         ADD_FAILURE() << "accepted for " << to_string(spec);
     } catch (const LoweringCrashError& e) {
         ADD_FAILURE() << "reached the backend: " << e.what();
@@ -269,7 +269,7 @@ define void @k(ptr addrspace(1) %p) {
   store float %y, ptr addrspace(1) %p
   ret void
 })",
-                    {TargetKind::Amdgpu, "gfx90a", 2},
+                    {TargetKind::amdgpu(), "gfx90a", 2},
                     "@k calls @llvm.nvvm.sqrt.f, an intrinsic of another target (llvm.nvvm.*)",
                     "llvm.nvvm.sqrt.f");
     const std::string amdgcn = R"(
@@ -278,9 +278,9 @@ define void @k(ptr addrspace(1) %p) {
   call void @llvm.amdgcn.s.barrier()
   ret void
 })";
-    expect_rejected(amdgcn, {TargetKind::Nvptx, "sm_80", 2}, "@k calls @llvm.amdgcn.s.barrier",
+    expect_rejected(amdgcn, {TargetKind::nvptx(), "sm_80", 2}, "@k calls @llvm.amdgcn.s.barrier",
                     "llvm.amdgcn.s.barrier");
-    expect_rejected(amdgcn, {TargetKind::Host, "", 2}, "another target (llvm.amdgcn.*)",
+    expect_rejected(amdgcn, {TargetKind::host(), "", 2}, "another target (llvm.amdgcn.*)",
                     "llvm.amdgcn.s.barrier");
     expect_rejected(R"(
 declare void @llvm.kcache.no.such.thing()
@@ -288,12 +288,12 @@ define void @k(ptr addrspace(1) %p) {
   call void @llvm.kcache.no.such.thing()
   ret void
 })",
-                    {TargetKind::Nvptx, "sm_80", 2}, "is not an intrinsic of LLVM",
+                    {TargetKind::nvptx(), "sm_80", 2}, "is not an intrinsic of LLVM",
                     "llvm.kcache.no.such.thing");
     // An unused declaration is harmless: nothing calls it.
     Compilation c("declare float @llvm.nvvm.sqrt.f(float)\n" + std::string(kVectorAdd));
-    EXPECT_NO_THROW(target_for(TargetKind::Amdgpu)
-                        .compile(*c.module, "vadd", {TargetKind::Amdgpu, "gfx90a", 2}));
+    EXPECT_NO_THROW(TargetKind::amdgpu().target().compile(*c.module, "vadd",
+                                                          {TargetKind::amdgpu(), "gfx90a", 2}));
 }
 
 TEST(LoweringCrash, WideFloatsAreRejectedOnGpusAndCompiledOnTheHost) {
@@ -306,8 +306,8 @@ define void @k(i32 %a, i32 %b, ptr addrspace(1) %p) {
   store i32 %r, ptr addrspace(1) %p
   ret void
 })";
-    for (TargetSpec spec :
-         {TargetSpec{TargetKind::Nvptx, "sm_80", 2}, TargetSpec{TargetKind::Amdgpu, "gfx90a", 2}}) {
+    for (TargetSpec spec : {TargetSpec{TargetKind::nvptx(), "sm_80", 2},
+                            TargetSpec{TargetKind::amdgpu(), "gfx90a", 2}}) {
         expect_rejected(fp128, spec, "@k computes with fp128, which");
         std::string x86 = fp128;
         for (std::size_t at; (at = x86.find("fp128")) != std::string::npos;)
@@ -323,9 +323,9 @@ define void @k(ptr addrspace(1) %p) {
                         spec, "ppc_fp128");
         Compilation g("@g = addrspace(1) global fp128 0xL0\n"
                       "define void @k() {\n  ret void\n}\n");
-        EXPECT_THROW(target_for(spec.kind).prepare(*g.module, "k", spec), LoweringError);
+        EXPECT_THROW(spec.kind.target().prepare(*g.module, "k", spec), LoweringError);
     }
-    Artifact host = compile(fp128, "k", {TargetKind::Host, "", 2});
+    Artifact host = compile(fp128, "k", {TargetKind::host(), "", 2});
     EXPECT_FALSE(host.bytes.empty());
 }
 

@@ -14,33 +14,34 @@
 namespace kcache::test {
 namespace {
 
-const TargetSpec kSpecs[] = {
-    {TargetKind::Nvptx, "sm_80", 2}, {TargetKind::Amdgpu, "gfx90a", 2}, {TargetKind::Host, "", 2}};
+const TargetSpec kSpecs[] = {{TargetKind::nvptx(), "sm_80", 2},
+                             {TargetKind::amdgpu(), "gfx90a", 2},
+                             {TargetKind::host(), "", 2}};
 
 TEST(Errors, UnknownArchListsSupportedOnes) {
-    const std::pair<TargetKind, const char*> cases[] = {{TargetKind::Nvptx, "sm_99"},
-                                                        {TargetKind::Amdgpu, "gfx9999"},
-                                                        {TargetKind::Host, "no-such-cpu"}};
+    const std::pair<TargetKind, const char*> cases[] = {{TargetKind::nvptx(), "sm_99"},
+                                                        {TargetKind::amdgpu(), "gfx9999"},
+                                                        {TargetKind::host(), "no-such-cpu"}};
     for (auto [kind, arch] : cases) {
         Compilation c(kVectorAdd);
         try {
-            target_for(kind).prepare(*c.module, "vadd", {kind, arch, 2});
+            kind.target().prepare(*c.module, "vadd", {kind, arch, 2});
             ADD_FAILURE() << arch << " accepted";
         } catch (const UnknownArchError& e) {
             EXPECT_EQ(e.arch(), arch);
-            EXPECT_EQ(e.supported(), target_for(kind).supported_archs());
+            EXPECT_EQ(e.supported(), kind.target().supported_archs());
             ASSERT_FALSE(e.supported().empty());
             EXPECT_NE(std::string(e.what()).find(e.supported().front()), std::string::npos);
         }
     }
     try {
-        target_for(TargetKind::Nvptx).resolve({TargetKind::Nvptx, "sm_99", 2});
+        TargetKind::nvptx().target().resolve({TargetKind::nvptx(), "sm_99", 2});
     } catch (const UnknownArchError& e) {
         EXPECT_NE(std::string(e.what()).find("sm_80"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("sm_90a"), std::string::npos) << e.what();
     }
     try {
-        target_for(TargetKind::Amdgpu).resolve({TargetKind::Amdgpu, "gfx9999", 2});
+        TargetKind::amdgpu().target().resolve({TargetKind::amdgpu(), "gfx9999", 2});
     } catch (const UnknownArchError& e) {
         EXPECT_NE(std::string(e.what()).find("gfx942"), std::string::npos) << e.what();
     }
@@ -57,7 +58,7 @@ define void @broken(ptr addrspace(1) %p) {
     for (const auto& spec : kSpecs) {
         Compilation c(bad);
         try {
-            target_for(spec.kind).prepare(*c.module, "broken", spec);
+            spec.kind.target().prepare(*c.module, "broken", spec);
             ADD_FAILURE() << "invalid IR accepted for " << to_string(spec);
         } catch (const VerifierError& e) {
             EXPECT_EQ(e.function(), "broken");
@@ -83,7 +84,7 @@ void expect_lowering_error(const std::string& ir, const std::string& kernel,
     for (const auto& spec : kSpecs) {
         Compilation c(ir);
         try {
-            target_for(spec.kind).prepare(*c.module, kernel, spec);
+            spec.kind.target().prepare(*c.module, kernel, spec);
             ADD_FAILURE() << "accepted for " << to_string(spec);
         } catch (const LoweringError& e) {
             EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
@@ -135,38 +136,38 @@ define void @k() {
   call void @printf_like(i32 1)
   ret void
 })");
-        EXPECT_THROW(target_for(spec.kind).prepare(*c.module, "k", spec), LoweringError);
+        EXPECT_THROW(spec.kind.target().prepare(*c.module, "k", spec), LoweringError);
     }
 }
 
 TEST(Errors, StepsOutOfOrder) {
-    const Target& t = target_for(TargetKind::Nvptx);
-    TargetSpec sm80{TargetKind::Nvptx, "sm_80", 2}, sm90{TargetKind::Nvptx, "sm_90", 2};
+    const Target& t = TargetKind::nvptx().target();
+    TargetSpec sm80{TargetKind::nvptx(), "sm_80", 2}, sm90{TargetKind::nvptx(), "sm_90", 2};
     Compilation c(kVectorAdd);
     EXPECT_THROW(t.emit(*c.module, sm80), InvalidArgumentError);
     EXPECT_THROW(t.optimize(*c.module, sm80), InvalidArgumentError);
     t.prepare(*c.module, "vadd", sm80);
     EXPECT_THROW(t.prepare(*c.module, "vadd", sm80), InvalidArgumentError);
     EXPECT_THROW(t.emit(*c.module, sm90), InvalidArgumentError);
-    EXPECT_THROW(t.emit(*c.module, {TargetKind::Nvptx, "sm_80", 9}), InvalidArgumentError);
-    EXPECT_THROW(target_for(TargetKind::Host).emit(*c.module, {TargetKind::Nvptx, "sm_80", 2}),
+    EXPECT_THROW(t.emit(*c.module, {TargetKind::nvptx(), "sm_80", 9}), InvalidArgumentError);
+    EXPECT_THROW(TargetKind::host().target().emit(*c.module, {TargetKind::nvptx(), "sm_80", 2}),
                  InvalidArgumentError);
     EXPECT_NO_THROW(t.emit(*c.module, sm80));
 }
 
 TEST(TargetSpec, EqualityHashAndNames) {
-    TargetSpec a{TargetKind::Nvptx, "sm_80", 3}, b = a, c{TargetKind::Nvptx, "sm_90", 3};
+    TargetSpec a{TargetKind::nvptx(), "sm_80", 3}, b = a, c{TargetKind::nvptx(), "sm_90", 3};
     EXPECT_EQ(a, b);
     EXPECT_NE(a, c);
-    EXPECT_NE(a, (TargetSpec{TargetKind::Nvptx, "sm_80", 2}));
+    EXPECT_NE(a, (TargetSpec{TargetKind::nvptx(), "sm_80", 2}));
     std::unordered_set<TargetSpec> set{a, b, c};
     EXPECT_EQ(set.size(), 2u);
     EXPECT_EQ(std::hash<TargetSpec>{}(a), std::hash<TargetSpec>{}(b));
     EXPECT_EQ(to_string(a), "nvptx:sm_80:O3");
-    EXPECT_EQ(parse_target_kind("amdgpu"), TargetKind::Amdgpu);
-    EXPECT_THROW(parse_target_kind("tpu"), InvalidArgumentError);
-    EXPECT_EQ(target_for(TargetKind::Host).resolve({TargetKind::Host, "", 1}).arch,
-              target_for(TargetKind::Host).default_arch());
+    EXPECT_EQ(TargetKind::named("amdgpu"), TargetKind::amdgpu());
+    EXPECT_THROW(TargetKind::named("tpu"), InvalidArgumentError);
+    EXPECT_EQ(TargetKind::host().target().resolve({TargetKind::host(), "", 1}).arch,
+              TargetKind::host().target().default_arch());
 }
 
 std::string printed(const llvm::Module& m) {
@@ -179,8 +180,8 @@ std::string printed(const llvm::Module& m) {
 TEST(Prepare, IsDeterministicForTheCacheHash) {
     for (const auto& spec : kSpecs) {
         Compilation a(kReduce), b(kReduce);
-        target_for(spec.kind).prepare(*a.module, "reduce", spec);
-        target_for(spec.kind).prepare(*b.module, "reduce", spec);
+        spec.kind.target().prepare(*a.module, "reduce", spec);
+        spec.kind.target().prepare(*b.module, "reduce", spec);
         EXPECT_EQ(printed(*a.module), printed(*b.module)) << to_string(spec);
         EXPECT_EQ(a.module->getFunction("global_id")->getLinkage(),
                   llvm::GlobalValue::InternalLinkage);

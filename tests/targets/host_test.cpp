@@ -1,15 +1,14 @@
 // Host: native objects following targets/host_abi.hpp, loaded with ORC and run, which checks the
 // launch-context ABI (builtins, barrier callback, shared memory) end to end.
 #include "elf_util.hpp"
+#include "host_runner.hpp"
 #include "kernels.hpp"
 
 #include "targets/host_abi.hpp"
+#include "targets/host_loader.hpp"
 #include "targets/target_errors.hpp"
 
 #include <llvm/BinaryFormat/ELF.h>
-#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
-#include <llvm/ExecutionEngine/Orc/LLJIT.h>
-#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/TargetParser/Host.h>
 #include <llvm/TargetParser/Triple.h>
 
@@ -22,36 +21,6 @@
 namespace kcache::test {
 namespace {
 
-// Loads one host artifact into a fresh LLJIT that also resolves libm from the process.
-class Loaded {
-public:
-    explicit Loaded(const Artifact& a) {
-        auto jit = llvm::orc::LLJITBuilder().create();
-        if (!jit)
-            throw std::runtime_error(llvm::toString(jit.takeError()));
-        jit_ = std::move(*jit);
-        auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-            jit_->getDataLayout().getGlobalPrefix());
-        if (!gen)
-            throw std::runtime_error(llvm::toString(gen.takeError()));
-        jit_->getMainJITDylib().addGenerator(std::move(*gen));
-        auto buf = llvm::MemoryBuffer::getMemBufferCopy(
-            llvm::StringRef(reinterpret_cast<const char*>(a.bytes.data()), a.bytes.size()));
-        if (auto err = jit_->addObjectFile(std::move(buf)))
-            throw std::runtime_error(llvm::toString(std::move(err)));
-    }
-    template <typename T>
-    T lookup(const std::string& name) {
-        auto addr = jit_->lookup(name);
-        if (!addr)
-            throw std::runtime_error(llvm::toString(addr.takeError()));
-        return addr->toPtr<T>();
-    }
-
-private:
-    std::unique_ptr<llvm::orc::LLJIT> jit_;
-};
-
 host::LaunchContext context(unsigned grid, unsigned block, unsigned bid, unsigned tid) {
     host::LaunchContext c{};
     c.grid_dim[0] = grid;
@@ -63,7 +32,7 @@ host::LaunchContext context(unsigned grid, unsigned block, unsigned bid, unsigne
 }
 
 TEST(Host, ObjectIsForThisMachine) {
-    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::Host, "", 2});
+    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::host(), "", 2});
     EXPECT_EQ(a.format, "object");
     EXPECT_EQ(a.arch, llvm::sys::getHostCPUName().str());
     auto elf = read_elf(a.bytes);
@@ -74,22 +43,23 @@ TEST(Host, ObjectIsForThisMachine) {
         llvm::Triple::getArchTypeName(llvm::Triple(llvm::sys::getProcessTriple()).getArch()).str());
     EXPECT_TRUE(has_symbol(*elf, "vadd"));
     EXPECT_TRUE(has_symbol(*elf, "vadd.kcache.shared_bytes"));
+    EXPECT_TRUE(has_symbol(*elf, "vadd.kcache.args"));
 }
 
 TEST(Host, OptLevelChangesOutput) {
-    Artifact o0 = compile(kReduce, "reduce", {TargetKind::Host, "", 0});
-    Artifact o3 = compile(kReduce, "reduce", {TargetKind::Host, "", 3});
+    Artifact o0 = compile(kReduce, "reduce", {TargetKind::host(), "", 0});
+    Artifact o3 = compile(kReduce, "reduce", {TargetKind::host(), "", 3});
     EXPECT_NE(o0.bytes, o3.bytes);
 }
 
 TEST(Host, GenericCpuArch) {
-    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::Host, "x86-64", 2});
+    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::host(), "x86-64", 2});
     EXPECT_EQ(a.arch, "x86-64");
 }
 
 TEST(Host, VectorAddRuns) {
-    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::Host, "", 2});
-    Loaded jit(a);
+    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::host(), "", 2});
+    HostModule jit(a);
     auto vadd = jit.lookup<void (*)(float*, float*, float*, int, host::LaunchContext*)>("vadd");
     constexpr int n = 10, block = 4, grid = 3;
     std::vector<float> x(12), y(12), z(12, -1.0f);
@@ -105,10 +75,52 @@ TEST(Host, VectorAddRuns) {
     EXPECT_EQ(z[10], -1.0f); // out of range threads wrote nothing
 }
 
+// The argument-array entry passes each parameter from its pointer: three pointers and an i32,
+// in an order that a wrong offset or type would scramble.
+TEST(Host, ArgumentArrayEntryCallsTheKernelWithEachParameter) {
+    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::host(), "", 2});
+    HostModule jit(a);
+    const host::ArgsEntryFn entry = jit.object().args_entry();
+    ASSERT_NE(entry, nullptr);
+    EXPECT_EQ(jit.object().kernel(), jit.lookup<void*>("vadd"));
+    std::vector<float> x = {1, 2, 3, 4}, y = {10, 20, 30, 40}, z(4, -1.0f);
+    float *px = x.data(), *py = y.data(), *pz = z.data();
+    int n = 3; // the fourth element stays untouched
+    void* values[] = {&px, &py, &pz, &n};
+    for (unsigned t = 0; t < 4; ++t) {
+        auto ctx = context(1, 4, 0, t);
+        entry(values, &ctx);
+    }
+    EXPECT_EQ(z, (std::vector<float>{11, 22, 33, -1}));
+}
+
+TEST(Host, LoaderRejectsWhatIsNoHostObjectAndKeepsNothing) {
+    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::host(), "", 2});
+    HostLoader loader;
+    Artifact garbage = a;
+    garbage.bytes.assign(64, 0x5a);
+    EXPECT_THROW(loader.load(garbage), HostLoadError);
+    Artifact misnamed = a;
+    misnamed.kernel_symbol = "not_the_kernel";
+    try {
+        loader.load(misnamed);
+        ADD_FAILURE() << "loaded an object under a kernel name it does not define";
+    } catch (const HostLoadError& e) {
+        EXPECT_NE(std::string(e.what()).find("not_the_kernel"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(loader.loaded(), 0u);
+    {
+        auto object = loader.load(a);
+        EXPECT_EQ(loader.loaded(), 1u);
+        EXPECT_EQ(object->static_shared_bytes(), 0u);
+    }
+    EXPECT_EQ(loader.loaded(), 0u);
+}
+
 TEST(Host, ReductionWithSharedMemoryAndBarrierRuns) {
-    Artifact a = compile(kReduce, "reduce", {TargetKind::Host, "", 2});
+    Artifact a = compile(kReduce, "reduce", {TargetKind::host(), "", 2});
     EXPECT_EQ(a.static_shared_bytes, 1024u);
-    Loaded jit(a);
+    HostModule jit(a);
     auto reduce = jit.lookup<void (*)(float*, float*, int, host::LaunchContext*)>("reduce");
     EXPECT_EQ(*jit.lookup<const std::uint64_t*>("reduce.kcache.shared_bytes"), 1024u);
 
@@ -138,8 +150,8 @@ TEST(Host, ReductionWithSharedMemoryAndBarrierRuns) {
 }
 
 TEST(Host, MathUsesLibm) {
-    Artifact a = compile(kMath, "math", {TargetKind::Host, "", 2});
-    Loaded jit(a);
+    Artifact a = compile(kMath, "math", {TargetKind::host(), "", 2});
+    HostModule jit(a);
     auto math =
         jit.lookup<void (*)(float*, float*, double*, double*, host::LaunchContext*)>("math");
     std::vector<float> in = {0.5f, 1.0f, 2.0f, 4.0f}, out(4);
@@ -163,7 +175,7 @@ define void @k(ptr %out) {
   store ptr @helper, ptr %out
   ret void
 })");
-    EXPECT_THROW(target_for(TargetKind::Host).prepare(*c.module, "k", {TargetKind::Host, "", 2}),
+    EXPECT_THROW(TargetKind::host().target().prepare(*c.module, "k", {TargetKind::host(), "", 2}),
                  LoweringError);
 }
 

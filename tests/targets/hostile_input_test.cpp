@@ -19,7 +19,7 @@
 namespace kcache::test {
 namespace {
 
-const TargetKind kKinds[] = {TargetKind::Nvptx, TargetKind::Amdgpu, TargetKind::Host};
+const TargetKind kKinds[] = {TargetKind::nvptx(), TargetKind::amdgpu(), TargetKind::host()};
 
 TEST(HostileInput, ArchNamesAreUnknownArchErrorsQuotedWithinBounds) {
     const std::string huge(1 << 20, 's');
@@ -30,7 +30,7 @@ TEST(HostileInput, ArchNamesAreUnknownArchErrorsQuotedWithinBounds) {
               std::string("\xff\xfe"), std::string("sm_80\0x", 7)}) {
             SCOPED_TRACE(excerpt(arch, 0, 40));
             try {
-                target_for(kind).resolve({kind, arch, 2});
+                kind.target().resolve({kind, arch, 2});
                 ADD_FAILURE() << "accepted";
             } catch (const UnknownArchError& e) {
                 const std::string what = e.what();
@@ -42,14 +42,13 @@ TEST(HostileInput, ArchNamesAreUnknownArchErrorsQuotedWithinBounds) {
         }
     // Empty is the target's default, by definition.
     for (TargetKind kind : kKinds)
-        EXPECT_EQ(target_for(kind).resolve({kind, "", 2}).arch, target_for(kind).default_arch());
+        EXPECT_EQ(kind.target().resolve({kind, "", 2}).arch, kind.target().default_arch());
 }
 
 TEST(HostileInput, OptLevelsOutside0To3AreRejected) {
     for (TargetKind kind : kKinds)
         for (int level : {INT_MIN, -1, 4, INT_MAX})
-            EXPECT_THROW(target_for(kind).resolve({kind, "", level}), InvalidArgumentError)
-                << level;
+            EXPECT_THROW(kind.target().resolve({kind, "", level}), InvalidArgumentError) << level;
 }
 
 // Restores an environment variable when the test ends.

@@ -161,7 +161,7 @@ Compilation::Compilation(const std::string& ir) : module(parse_ir(ir, ctx.get())
 
 Artifact compile(const std::string& ir, const std::string& kernel, const TargetSpec& spec) {
     Compilation c(ir);
-    return target_for(spec.kind).compile(*c.module, kernel, spec);
+    return spec.kind.target().compile(*c.module, kernel, spec);
 }
 
 } // namespace kcache::test

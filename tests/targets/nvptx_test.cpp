@@ -74,8 +74,8 @@ TEST_P(NvptxKernels, LowersAndPtxasAssembles) {
     auto [name, ir] = kKernels[k];
     if (needs_missing_libdevice(name))
         GTEST_SKIP() << "libdevice not found under " << detail::cuda_home();
-    Artifact a = compile(*ir, name, {TargetKind::Nvptx, arch, 2});
-    EXPECT_EQ(a.kind, TargetKind::Nvptx);
+    Artifact a = compile(*ir, name, {TargetKind::nvptx(), arch, 2});
+    EXPECT_EQ(a.kind, TargetKind::nvptx());
     EXPECT_EQ(a.arch, arch);
     EXPECT_EQ(a.kernel_symbol, name);
     EXPECT_FALSE(a.llvm_version.empty());
@@ -92,7 +92,7 @@ TEST_P(NvptxKernels, CubinThroughNvJitLink) {
     auto [name, ir] = kKernels[k];
     if (needs_missing_libdevice(name))
         GTEST_SKIP() << "libdevice not found under " << detail::cuda_home();
-    Artifact a = compile(*ir, name, {TargetKind::Nvptx, arch, 2});
+    Artifact a = compile(*ir, name, {TargetKind::nvptx(), arch, 2});
     if (a.format != "cubin")
         GTEST_SKIP() << "no cubin: " << a.notes;
     auto elf = read_elf(a.bytes);
@@ -120,15 +120,15 @@ std::string target_line(const std::string& ptx) {
 }
 
 TEST(Nvptx, ArchChangesTargetLine) {
-    Artifact a80 = compile(kVectorAdd, "vadd", {TargetKind::Nvptx, "sm_80", 2});
-    Artifact a90 = compile(kVectorAdd, "vadd", {TargetKind::Nvptx, "sm_90", 2});
+    Artifact a80 = compile(kVectorAdd, "vadd", {TargetKind::nvptx(), "sm_80", 2});
+    Artifact a90 = compile(kVectorAdd, "vadd", {TargetKind::nvptx(), "sm_90", 2});
     EXPECT_EQ(target_line(a80.ptx), ".target sm_80");
     EXPECT_EQ(target_line(a90.ptx), ".target sm_90");
     EXPECT_NE(a80.ptx, a90.ptx);
 }
 
 TEST(Nvptx, BuiltinsBecomeSpecialRegistersBarriersAndAtomics) {
-    Artifact a = compile(kReduce, "reduce", {TargetKind::Nvptx, "sm_80", 2});
+    Artifact a = compile(kReduce, "reduce", {TargetKind::nvptx(), "sm_80", 2});
     for (const char* needle : {"%tid.x", "%ctaid.x", "%ntid.x", "bar.sync", ".shared .align 4 .b8",
                                "atom.global.add.f32"})
         EXPECT_NE(a.ptx.find(needle), std::string::npos) << needle << "\n" << a.ptx;
@@ -136,8 +136,8 @@ TEST(Nvptx, BuiltinsBecomeSpecialRegistersBarriersAndAtomics) {
 }
 
 TEST(Nvptx, OptLevelChangesOutput) {
-    Artifact o0 = compile(kReduce, "reduce", {TargetKind::Nvptx, "sm_80", 0});
-    Artifact o3 = compile(kReduce, "reduce", {TargetKind::Nvptx, "sm_80", 3});
+    Artifact o0 = compile(kReduce, "reduce", {TargetKind::nvptx(), "sm_80", 0});
+    Artifact o3 = compile(kReduce, "reduce", {TargetKind::nvptx(), "sm_80", 3});
     EXPECT_EQ(o0.opt_level, 0);
     EXPECT_EQ(o3.opt_level, 3);
     EXPECT_NE(o0.ptx, o3.ptx);
@@ -148,13 +148,13 @@ TEST(Nvptx, PtxVersionSuitsArch) {
     EXPECT_EQ(NvptxTarget::ptx_feature("sm_90"), "+ptx78");
     EXPECT_EQ(NvptxTarget::ptx_feature("sm_80"), "+ptx70");
     EXPECT_EQ(NvptxTarget::ptx_feature("sm_50"), "+ptx60");
-    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::Nvptx, "sm_90a", 2});
+    Artifact a = compile(kVectorAdd, "vadd", {TargetKind::nvptx(), "sm_90a", 2});
     EXPECT_NE(a.ptx.find(".version 8.0"), std::string::npos) << a.ptx;
     EXPECT_NE(a.ptx.find(".target sm_90a"), std::string::npos);
 }
 
 TEST(Nvptx, SupportedArchs) {
-    auto archs = target_for(TargetKind::Nvptx).supported_archs();
+    auto archs = TargetKind::nvptx().target().supported_archs();
     for (const char* a : {"sm_50", "sm_70", "sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"})
         EXPECT_NE(std::find(archs.begin(), archs.end(), a), archs.end()) << a;
     EXPECT_EQ(std::find(archs.begin(), archs.end(), "sm_35"), archs.end());
@@ -174,7 +174,7 @@ TEST(Nvptx, EveryMathBuiltinThroughLibdevice) {
         GTEST_SKIP() << "libdevice not found under " << detail::cuda_home();
     for (int opt : {0, 2}) { // NVVMReflect must fold __nvvm_reflect at O0 too
         Artifact a =
-            compile(math_kernel(all_math()), "all_math", {TargetKind::Nvptx, "sm_80", opt});
+            compile(math_kernel(all_math()), "all_math", {TargetKind::nvptx(), "sm_80", opt});
         EXPECT_EQ(a.ptx.find(".extern"), std::string::npos) << a.ptx;
         EXPECT_EQ(a.ptx.find("__nvvm_reflect"), std::string::npos);
         expect_ptxas_accepts(a.ptx, "sm_80");
@@ -186,14 +186,14 @@ TEST(Nvptx, WithoutLibdeviceOnlyNativeMath) {
     {
         Compilation c(math_kernel({"sqrt.f32", "rsqrt.f64", "fma.f32", "fabs.f64", "floor.f32",
                                    "ceil.f64", "trunc.f32", "fmin.f32", "fmax.f64"}));
-        Artifact a = bare.compile(*c.module, "all_math", {TargetKind::Nvptx, "sm_80", 2});
+        Artifact a = bare.compile(*c.module, "all_math", {TargetKind::nvptx(), "sm_80", 2});
         EXPECT_EQ(a.format, "ptx");
         EXPECT_EQ(a.ptx.find(".extern"), std::string::npos) << a.ptx;
         EXPECT_EQ(a.notes, "cubin not requested (nvJitLink disabled)");
     }
     Compilation c(math_kernel({"exp.f32"}));
     try {
-        bare.prepare(*c.module, "all_math", {TargetKind::Nvptx, "sm_80", 2});
+        bare.prepare(*c.module, "all_math", {TargetKind::nvptx(), "sm_80", 2});
         FAIL() << "exp.f32 lowered without libdevice";
     } catch (const LoweringError& e) {
         EXPECT_NE(std::string(e.what()).find("kcache.exp.f32"), std::string::npos) << e.what();
@@ -203,8 +203,8 @@ TEST(Nvptx, WithoutLibdeviceOnlyNativeMath) {
 
 TEST(Nvptx, StepsSeparately) {
     Compilation c(kVectorAdd);
-    const Target& t = target_for(TargetKind::Nvptx);
-    TargetSpec spec{TargetKind::Nvptx, "sm_80", 2};
+    const Target& t = TargetKind::nvptx().target();
+    TargetSpec spec{TargetKind::nvptx(), "sm_80", 2};
     t.prepare(*c.module, "vadd", spec);
     EXPECT_EQ(c.module->getTargetTriple(), "nvptx64-nvidia-cuda");
     EXPECT_EQ(c.module->getFunction("vadd")->getCallingConv(), llvm::CallingConv::PTX_Kernel);

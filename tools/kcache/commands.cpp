@@ -1,13 +1,15 @@
 #include "commands.hpp"
 
 #include "core/excerpt.hpp"
+#include "demo.hpp"
 #include "kernels/errors.hpp"
 #include "kernels/kernel_compiler.hpp"
 #include "kernels/library.hpp"
 #include "kernels/type_names.hpp"
-#include "runtime/demo.hpp"
+#include "runtime/device_registry.hpp"
 #include "store/store.hpp"
 #include "targets/target.hpp"
+#include "targets/target_registry.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -48,7 +50,7 @@ int run_kernels(std::span<const std::string> args, std::ostream& out, std::ostre
 // --- compile ---------------------------------------------------------------------------------
 
 constexpr std::string_view kCompileHelp =
-    R"(usage: kcache compile KERNEL [--types T,...] [--target nvptx|amdgpu|host]
+    R"(usage: kcache compile KERNEL [--types T,...] [--target TARGET]
                       [--arch ARCH] [-O N] [-o FILE]
 
 Compiles one specialisation of a library kernel (see `kcache kernels`) and writes the result.
@@ -58,7 +60,8 @@ Compiles one specialisation of a library kernel (see `kcache kernels`) and write
                    'Float32,Ptr{Float32},Ptr{Float32},Int32' (quote it for the shell); pointer
                    types are Ptr{T} (global memory) or Ptr{T, shared|generic|constant|local}.
                    Default: the kernel's example specialisation.
-  --target KIND    nvptx, amdgpu or host. Default: host.
+  --target TARGET  a registered target (listed below): nvptx, amdgpu, host, or one a program
+                   embedding kcache registered. Default: host.
   --arch ARCH      nvptx: sm_XX (default sm_80); amdgpu: gfxNNN (default gfx90a); an unknown
                    arch lists the supported ones; host: an LLVM CPU name (default: this CPU).
   -O N, -ON        optimisation level 0..3. Default: 2.
@@ -132,8 +135,9 @@ CompileOptions parse_compile(std::span<const std::string> args) {
     }
     if (o.kernel.empty())
         throw UsageError{"no kernel given"};
-    if (o.target != "nvptx" && o.target != "amdgpu" && o.target != "host")
-        throw UsageError{"unknown target '" + excerpt(o.target) + "' (nvptx, amdgpu or host)"};
+    if (!TargetRegistry::find(o.target))
+        throw UsageError{"unknown target '" + excerpt(o.target) + "' (" + TargetRegistry::names() +
+                         ")"};
     return o;
 }
 
@@ -162,9 +166,9 @@ int run_compile(std::span<const std::string> args, std::ostream& out, std::ostre
     } catch (const kernels::KernelTypeError& e) {
         throw UsageError{std::string("--types: ") + e.what()};
     }
-    const TargetSpec spec{parse_target_kind(o.target), o.arch, o.opt_level};
-    const bool binary =
-        spec.kind != TargetKind::Nvptx || (o.output && !o.output->ends_with(".ptx"));
+    const TargetSpec spec{TargetKind::named(o.target), o.arch, o.opt_level};
+    const bool nvptx = spec.kind == TargetKind::nvptx(); // text by default, or a cubin
+    const bool binary = !nvptx || (o.output && !o.output->ends_with(".ptx"));
     if (binary && !o.output)
         throw UsageError{"refusing to write a binary " + o.target +
                          " object to standard output; use -o FILE"};
@@ -181,10 +185,10 @@ int run_compile(std::span<const std::string> args, std::ostream& out, std::ostre
         out.flush();
         return out ? kOk : kFailed;
     }
-    if (spec.kind == TargetKind::Nvptx && o.output->ends_with(".cubin") && a->format != "cubin")
+    if (nvptx && o.output->ends_with(".cubin") && a->format != "cubin")
         throw Error("no cubin for " + what + ": " + a->notes +
                     " (name the output *.ptx, or another extension, to get the PTX)");
-    if (spec.kind == TargetKind::Nvptx && (!binary || a->format != "cubin")) {
+    if (nvptx && (!binary || a->format != "cubin")) {
         if (binary)
             err << "kcache compile: note: writing PTX, no cubin: " << a->notes << "\n";
         write_file(*o.output, a->ptx.data(), a->ptx.size());
@@ -200,7 +204,7 @@ int run_compile(std::span<const std::string> args, std::ostream& out, std::ostre
 
 // --- run -------------------------------------------------------------------------------------
 
-constexpr std::string_view kRunHelp = R"(usage: kcache run [--device host|cuda|hip|best]
+constexpr std::string_view kRunHelp = R"(usage: kcache run [--device DEVICE|best]
 
 Runs the kernel library on real data on one device: every kernel checked against a plain C++
 reference, the cache's hits, and a redefinition that evicts a loaded module and loads the new
@@ -208,35 +212,49 @@ code, with timings. Code goes through the store (KCACHE_CACHE_DIR, see the READM
 where its code came from (compiled, memory, disk; "no IR" when no IR was built), and the store's
 counters are printed per tier.
 
-  --device D   host: the CPU (always present); cuda or hip: the first GPU of that driver;
-               best (default): a GPU when one is present, the host otherwise
+  --device D   a registered device driver (listed below): host, the CPU (always present); cuda
+               or hip, the first GPU of that driver; best (default): the first device that is
+               not the host when one is present, the host otherwise
 
 Exit status: 0 when every check passed, 1 when one failed, 2 on bad usage or when the device
 is unavailable (the reason is printed).
 )";
 
 int run_run(std::span<const std::string> args, std::ostream& out, std::ostream&) {
-    runtime::DeviceChoice choice = runtime::DeviceChoice::Best;
+    std::string device = "best";
     for (std::size_t i = 0; i < args.size(); ++i) {
         if (args[i] != "--device")
             throw UsageError{"unexpected argument '" + excerpt(args[i]) + "'"};
         if (i + 1 == args.size())
-            throw UsageError{"--device needs a value: host, cuda, hip or best"};
+            throw UsageError{"--device needs a value: best or one of " +
+                             runtime::DeviceRegistry::names()};
         try {
-            choice = runtime::parse_device_choice(args[++i]);
+            device = parse_device_choice(args[++i]);
         } catch (const InvalidArgumentError& e) {
             throw UsageError{std::string("--device: ") + e.what()};
         }
     }
-    return runtime::run_demo(out, choice);
+    return run_demo(out, device);
+}
+
+// What the registries hold, appended to the help of the commands that take their names.
+std::string registered_targets() {
+    return "\nRegistered targets: " + TargetRegistry::names() + "\n";
+}
+std::string registered_devices() {
+    return "\nRegistered devices: " + runtime::DeviceRegistry::names() + "\n";
+}
+std::string no_registry() {
+    return {};
 }
 
 constexpr Command kCommands[] = {
-    {"kernels", "list the library's kernels and their signatures", kKernelsHelp, run_kernels},
+    {"kernels", "list the library's kernels and their signatures", kKernelsHelp, no_registry,
+     run_kernels},
     {"compile", "compile one kernel specialisation to PTX/cubin, HSACO or a host object",
-     kCompileHelp, run_compile},
+     kCompileHelp, registered_targets, run_compile},
     {"run", "run the kernel library on a device, checked, with a redefinition (the demo)", kRunHelp,
-     run_run},
+     registered_devices, run_run},
 };
 
 void print_usage(std::ostream& os) {
@@ -263,7 +281,7 @@ int run(std::span<const std::string> args, std::ostream& out, std::ostream& err)
         if (args.size() > 1 && args[0] == "help")
             for (const auto& c : commands())
                 if (c.name == args[1]) {
-                    out << c.help;
+                    out << c.help << c.registered();
                     return kOk;
                 }
         print_usage(out);
@@ -275,7 +293,7 @@ int run(std::span<const std::string> args, std::ostream& out, std::ostream& err)
         std::span<const std::string> rest = args.subspan(1);
         for (const auto& a : rest)
             if (a == "--help" || a == "-h") {
-                out << c.help;
+                out << c.help << c.registered();
                 return kOk;
             }
         try {

@@ -17,6 +17,8 @@ struct Command {
     std::string_view name;
     std::string_view summary; ///< one line for `kcache --help`
     std::string_view help;    ///< the full text for `kcache COMMAND --help`
+    /// What the registries hold that the command takes (targets, devices), printed after help.
+    std::string (*registered)();
     /// Runs with the arguments after the command name; returns the exit status.
     int (*run)(std::span<const std::string> args, std::ostream& out, std::ostream& err);
 };

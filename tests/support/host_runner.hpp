@@ -1,13 +1,14 @@
-// Runs host artifacts (targets/host_abi.hpp) in this process through ORC LLJIT, one std::thread
-// per GPU thread of a block so that barriers work, for checking kernels against C++ references.
+// Runs host artifacts (targets/host_abi.hpp) in the test process through kcache's own ORC loader
+// (targets/host_loader.hpp), one std::thread per GPU thread of a block so that barriers work:
+// an executor independent of the runtime's host device, for checking what the compiler emits
+// against C++ references.
 #pragma once
 
 #include "targets/artifact.hpp"
 #include "targets/host_abi.hpp"
+#include "targets/host_loader.hpp"
 
-#include <llvm/ExecutionEngine/Orc/LLJIT.h>
-
-#include <array>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,19 +19,21 @@ struct Dim3 {
     unsigned x = 1, y = 1, z = 1;
 };
 
-/// One host object loaded into a fresh LLJIT (libm and the process resolve the rest).
+/// The loader the tests share (one per test program).
+HostLoader& host_loader();
+
+/// One host object loaded through host_loader().
 class HostModule {
 public:
-    explicit HostModule(const Artifact& a);
-    ~HostModule();
+    explicit HostModule(const Artifact& a) : object_(host_loader().load(a)) {}
     template <typename Fn>
-    Fn lookup(const std::string& name) {
-        return reinterpret_cast<Fn>(address(name));
+    Fn lookup(const std::string& name) const {
+        return reinterpret_cast<Fn>(object_->lookup(name));
     }
+    const HostObject& object() const { return *object_; }
 
 private:
-    void* address(const std::string& name);
-    std::unique_ptr<llvm::orc::LLJIT> jit_;
+    std::unique_ptr<HostObject> object_;
 };
 
 /// Calls `thread(ctx)` for every thread of the grid with its launch context; blocks run one after

@@ -1,38 +1,15 @@
 #include "host_runner.hpp"
 
-#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
-#include <llvm/Support/MemoryBuffer.h>
-
 #include <barrier>
-#include <stdexcept>
 #include <thread>
 #include <vector>
 
 namespace kcache::test {
 
-HostModule::HostModule(const Artifact& a) {
-    auto jit = llvm::orc::LLJITBuilder().create();
-    if (!jit)
-        throw std::runtime_error(llvm::toString(jit.takeError()));
-    jit_ = std::move(*jit);
-    auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-        jit_->getDataLayout().getGlobalPrefix());
-    if (!gen)
-        throw std::runtime_error(llvm::toString(gen.takeError()));
-    jit_->getMainJITDylib().addGenerator(std::move(*gen));
-    auto buf = llvm::MemoryBuffer::getMemBufferCopy(
-        llvm::StringRef(reinterpret_cast<const char*>(a.bytes.data()), a.bytes.size()));
-    if (auto err = jit_->addObjectFile(std::move(buf)))
-        throw std::runtime_error(llvm::toString(std::move(err)));
-}
-
-HostModule::~HostModule() = default;
-
-void* HostModule::address(const std::string& name) {
-    auto addr = jit_->lookup(name);
-    if (!addr)
-        throw std::runtime_error(llvm::toString(addr.takeError()));
-    return addr->toPtr<void*>();
+HostLoader& host_loader() {
+    // Leaked: modules held by statics are destroyed after it otherwise.
+    static HostLoader* loader = new HostLoader;
+    return *loader;
 }
 
 void launch(Dim3 grid, Dim3 block, std::uint64_t shared_bytes,

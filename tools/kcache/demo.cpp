@@ -1,9 +1,9 @@
-#include "runtime/demo.hpp"
+#include "demo.hpp"
 
+#include "core/excerpt.hpp"
 #include "kernels/generator.hpp"
 #include "kernels/library.hpp"
-#include "runtime/gpu_device.hpp"
-#include "runtime/host_device.hpp"
+#include "runtime/device_registry.hpp"
 #include "runtime/runtime.hpp"
 #include "store/disk_tier.hpp"
 #include "store/redis_tier.hpp"
@@ -18,7 +18,10 @@
 #include <numeric>
 #include <ostream>
 
-namespace kcache::runtime {
+namespace kcache::cli {
+
+using namespace runtime;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -35,36 +38,26 @@ void report(const std::vector<UnusableDevice>& unusable, std::ostream& out) {
             << "\n";
 }
 
-std::shared_ptr<Device> pick(DeviceChoice choice, std::ostream& out) {
-    auto gpu = [&](DeviceKind kind) -> std::shared_ptr<Device> {
-        try {
-            GpuDiscovery found = discover_gpus(kind);
-            report(found.unusable, out);
-            if (!found.devices.empty())
-                return found.devices.front();
-            if (found.unusable.empty())
-                out << "no " << to_string(kind) << " device present\n";
-        } catch (const std::exception& e) {
-            out << e.what() << "\n";
-        }
-        return nullptr;
-    };
-    switch (choice) {
-    case DeviceChoice::Host:
-        return std::make_shared<HostDevice>();
-    case DeviceChoice::Cuda:
-        return gpu(DeviceKind::Cuda);
-    case DeviceChoice::Hip:
-        return gpu(DeviceKind::Hip);
-    case DeviceChoice::Best: {
+std::shared_ptr<Device> pick(const std::string& device, std::ostream& out) {
+    if (device == "best") {
         std::vector<UnusableDevice> unusable;
         auto devices = enumerate_devices(&unusable);
         report(unusable, out);
         for (auto& d : devices)
-            if (d->kind() != DeviceKind::Host)
+            if (d->kind() != DeviceKind::host())
                 return d;
         return devices.front();
     }
+    const DeviceKind kind = DeviceKind::named(device);
+    try {
+        DeviceDiscovery found = DeviceRegistry::discover(kind);
+        report(found.unusable, out);
+        if (!found.devices.empty())
+            return found.devices.front();
+        if (found.unusable.empty())
+            out << "no " << to_string(kind) << " device present\n";
+    } catch (const std::exception& e) {
+        out << e.what() << "\n";
     }
     return nullptr;
 }
@@ -128,22 +121,16 @@ void print_store(std::ostream& out, const store::Store& store) {
 
 } // namespace
 
-DeviceChoice parse_device_choice(std::string_view name) {
-    if (name == "host")
-        return DeviceChoice::Host;
-    if (name == "cuda")
-        return DeviceChoice::Cuda;
-    if (name == "hip")
-        return DeviceChoice::Hip;
-    if (name == "best")
-        return DeviceChoice::Best;
-    throw InvalidArgumentError("unknown device '" + std::string(name) +
-                               "'; choose host, cuda, hip or best");
+std::string parse_device_choice(std::string_view name) {
+    if (name == "best" || DeviceRegistry::find(name))
+        return std::string(name);
+    throw InvalidArgumentError("unknown device '" + excerpt(name) + "'; choose best or one of " +
+                               DeviceRegistry::names());
 }
 
-int run_demo(std::ostream& out, DeviceChoice choice) {
+int run_demo(std::ostream& out, const std::string& device) {
     kernels::register_all();
-    auto dev_ptr = pick(choice, out);
+    auto dev_ptr = pick(device, out);
     if (!dev_ptr)
         return 2;
     Device& dev = *dev_ptr;
@@ -348,4 +335,4 @@ int run_demo(std::ostream& out, DeviceChoice choice) {
     return failures ? 1 : 0;
 }
 
-} // namespace kcache::runtime
+} // namespace kcache::cli

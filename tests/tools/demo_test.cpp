@@ -1,8 +1,8 @@
 // `kcache run`'s entry point: runs the library on the host and checks it, and on a GPU where one
 // exists; a missing GPU backend is reported, not a crash.
-#include "runtime/demo.hpp"
+#include "demo.hpp"
 
-#include "test_support.hpp"
+#include "test_support.hpp" // tests/runtime
 
 #include "core/errors.hpp"
 
@@ -13,11 +13,12 @@
 namespace kcache::test {
 namespace {
 
-using runtime::DeviceChoice;
+using cli::parse_device_choice;
+using cli::run_demo;
 
 TEST(Demo, RunsTheLibraryOnTheHostAndShowsAnEviction) {
     std::ostringstream out;
-    EXPECT_EQ(runtime::run_demo(out, DeviceChoice::Host), 0) << out.str();
+    EXPECT_EQ(run_demo(out, "host"), 0) << out.str();
     const std::string s = out.str();
     for (const char* kernel : {"fill", "copy", "vadd", "saxpy", "reduce_sum", "softmax_rows",
                                "transpose", "matmul_tiled", "axpby_ir"})
@@ -27,15 +28,18 @@ TEST(Demo, RunsTheLibraryOnTheHostAndShowsAnEviction) {
     EXPECT_EQ(s.find("MISMATCH"), std::string::npos) << s;
     // A second run in the same process works too (own cache, same overlay).
     std::ostringstream again;
-    EXPECT_EQ(runtime::run_demo(again, DeviceChoice::Host), 0) << again.str();
+    EXPECT_EQ(run_demo(again, "host"), 0) << again.str();
 }
 
-TEST(Demo, ParsesDeviceChoices) {
-    EXPECT_EQ(runtime::parse_device_choice("host"), DeviceChoice::Host);
-    EXPECT_EQ(runtime::parse_device_choice("cuda"), DeviceChoice::Cuda);
-    EXPECT_EQ(runtime::parse_device_choice("hip"), DeviceChoice::Hip);
-    EXPECT_EQ(runtime::parse_device_choice("best"), DeviceChoice::Best);
-    EXPECT_THROW(runtime::parse_device_choice("tpu"), InvalidArgumentError);
+TEST(Demo, ParsesDeviceChoicesFromTheRegistry) {
+    for (const char* name : {"host", "cuda", "hip", "best"})
+        EXPECT_EQ(parse_device_choice(name), name);
+    try {
+        parse_device_choice("tpu");
+        ADD_FAILURE() << "accepted a device no driver is registered as";
+    } catch (const InvalidArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("host, cuda, hip"), std::string::npos) << e.what();
+    }
 }
 
 // `kcache run --device cuda|hip` runs the library on the GPU; exit code 2 ("unavailable", with the
@@ -45,8 +49,7 @@ class DemoOnGpu : public ::testing::TestWithParam<runtime::DeviceKind> {};
 TEST_P(DemoOnGpu, RunsTheLibraryOrSaysWhyThereIsNoDevice) {
     const TestDevice& expected = test_device(GetParam());
     std::ostringstream out;
-    const int rc = runtime::run_demo(
-        out, GetParam() == runtime::DeviceKind::Cuda ? DeviceChoice::Cuda : DeviceChoice::Hip);
+    const int rc = run_demo(out, std::string(runtime::to_string(GetParam())));
     if (expected.device) {
         EXPECT_EQ(rc, 0) << out.str();
         EXPECT_NE(out.str().find("all results match"), std::string::npos) << out.str();
@@ -54,8 +57,8 @@ TEST_P(DemoOnGpu, RunsTheLibraryOrSaysWhyThereIsNoDevice) {
         FAIL() << expected.why << "\n" << out.str();
     } else {
         EXPECT_EQ(rc, 2) << out.str();
-        const std::string driver = GetParam() == runtime::DeviceKind::Cuda ? "CUDA" : "HIP";
-        const std::string kind = runtime::to_string(GetParam());
+        const std::string driver = GetParam() == runtime::DeviceKind::cuda() ? "CUDA" : "HIP";
+        const std::string kind(runtime::to_string(GetParam()));
         EXPECT_TRUE(out.str().find(driver + ": ") != std::string::npos ||
                     out.str().find("no " + kind + " device present") != std::string::npos)
             << out.str();
@@ -63,7 +66,7 @@ TEST_P(DemoOnGpu, RunsTheLibraryOrSaysWhyThereIsNoDevice) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Gpus, DemoOnGpu,
-                         ::testing::Values(runtime::DeviceKind::Cuda, runtime::DeviceKind::Hip),
+                         ::testing::Values(runtime::DeviceKind::cuda(), runtime::DeviceKind::hip()),
                          [](const auto& info) {
                              return std::string(runtime::to_string(info.param));
                          });
