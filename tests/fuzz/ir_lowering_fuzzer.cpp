@@ -81,8 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const std::string_view header = input.substr(0, eol), ir = input.substr(eol + 1);
     static constexpr std::string_view kTargets = "nah";
-    static constexpr TargetKind kKinds[] = {TargetKind::nvptx(), TargetKind::amdgpu(),
-                                            TargetKind::host()};
+    static const TargetKind kKinds[] = {TargetKind::nvptx(), TargetKind::amdgpu(),
+                                        TargetKind::host()};
     const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(header[i]); };
     TargetSpec spec;
     const std::size_t target = kTargets.find(header[0]);
