@@ -2,7 +2,7 @@
 // by NUL bytes. Every outcome is an exit status with a message; a crash, an uncaught exception,
 // a hang or a leak is a finding. Output files (-o) go to a private directory: the value after
 // -o is replaced by a file there with the same extension (which decides what is written).
-#include "commands.hpp"
+#include "cli.hpp"
 
 #include <cctype>
 #include <cstddef>
