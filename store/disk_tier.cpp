@@ -245,17 +245,7 @@ std::optional<std::vector<std::uint8_t>> read_entry_file(int kind, const std::st
         return std::nullopt;
     }
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n =
-            ::pread(file.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += static_cast<std::size_t>(n);
-    }
-    bytes.resize(done);
+    bytes.resize(read_all(file.get(), bytes.data(), bytes.size()));
     if (touch && std::time(nullptr) - st.st_mtime >= kTouchInterval)
         ::futimens(file.get(), nullptr); // fails harmlessly when read-only
     return bytes;
@@ -309,17 +299,7 @@ bool DiskTier::write(bool action, const Digest& key, const std::vector<std::uint
             fault("cannot write entries (the compiled code is still used)", err);
             return false;
         }
-        std::size_t done = 0;
-        while (done < bytes.size()) {
-            const ssize_t n = ::write(file.get(), bytes.data() + done, bytes.size() - done);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                err = n < 0 ? errno : EIO;
-                break;
-            }
-            done += static_cast<std::size_t>(n);
-        }
+        err = write_all(file.get(), bytes.data(), bytes.size());
         if (!err && ::close(file.release()) != 0)
             err = errno;
         if (!err && ::renameat(d->tmp.get(), tmp.c_str(), shard.get(), hex.c_str()) != 0)

@@ -141,16 +141,7 @@ std::optional<StoreStats> read_file(int v1, std::string& why) {
     }
     std::string text(std::min<std::size_t>(static_cast<std::size_t>(st.st_size), kMaxStatsBytes),
                      '\0');
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::read(fd.get(), text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += static_cast<std::size_t>(n);
-    }
-    text.resize(done);
+    text.resize(read_all(fd.get(), text.data(), text.size()));
     std::size_t skipped = 0;
     for (std::string_view rest = text; !rest.empty();) {
         const auto nl = rest.find('\n');
@@ -172,17 +163,10 @@ bool write_file(int v1, const StoreStats& s, std::string& why) {
         return false;
     }
     const std::string text = format(s);
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            why = std::string("cannot write v1/stats: ") + (n < 0 ? errno_text() : "short write");
-            ::unlinkat(v1, tmp.c_str(), 0);
-            return false;
-        }
-        done += static_cast<std::size_t>(n);
+    if (const int err = write_all(fd.get(), text.data(), text.size())) {
+        why = std::string("cannot write v1/stats: ") + std::strerror(err);
+        ::unlinkat(v1, tmp.c_str(), 0);
+        return false;
     }
     if (::close(fd.release()) != 0 || ::renameat(v1, tmp.c_str(), v1, "stats") != 0) {
         why = std::string("cannot write v1/stats: ") + errno_text();

@@ -372,6 +372,10 @@ TEST_F(Cli, BinaryOutputGoesToAFileWithADefaultName) {
     for (const auto& e : fs::directory_iterator(dir_))
         EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
 
+    // A device is written to, never replaced by a renamed file.
+    ASSERT_EQ(run({"compile", "vadd", "--target", "host", "-o", "/dev/null"}).status, 0);
+    EXPECT_TRUE(fs::is_character_file("/dev/null"));
+
     // -o - is standard output: allowed into a pipe or file, refused on a terminal.
     Result piped = run({"compile", "vadd", "--target", "host", "-o", "-"});
     ASSERT_EQ(piped.status, 0) << piped.err;

@@ -22,9 +22,27 @@ std::string quoted(const std::filesystem::path& p) {
     throw FileError("cannot " + what + " " + quoted(p) + ": " + std::strerror(err));
 }
 
+int write_all(int fd, std::string_view bytes) {
+    return store::write_all(fd, bytes.data(), bytes.size());
+}
+
 } // namespace
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes) {
+    // A device or pipe (/dev/null, /dev/stdout, a FIFO) is written to, never replaced.
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode))
+            fail("write", path, EISDIR);
+        store::Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd)
+            fail("write", path, errno);
+        if (const int err = write_all(fd.get(), bytes))
+            fail("write", path, err);
+        if (::close(fd.release()) != 0)
+            fail("write", path, errno);
+        return;
+    }
     static std::atomic<unsigned> counter{0};
     const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
     const std::filesystem::path tmp =
@@ -33,18 +51,7 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view b
     store::Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
     if (!fd)
         fail("write", path, errno);
-    std::size_t done = 0;
-    int err = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            err = n < 0 ? errno : EIO;
-            break;
-        }
-        done += static_cast<std::size_t>(n);
-    }
+    int err = write_all(fd.get(), bytes);
     if (!err && ::close(fd.release()) != 0)
         err = errno;
     if (!err && ::rename(tmp.c_str(), path.c_str()) != 0)
@@ -68,18 +75,7 @@ std::string read_file(const std::filesystem::path& path, std::size_t max_bytes) 
         throw FileError("cannot read " + quoted(path) + ": over " + std::to_string(max_bytes) +
                         " bytes");
     std::string text(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::read(fd.get(), text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            fail("read", path, errno);
-        if (n == 0)
-            break;
-        done += static_cast<std::size_t>(n);
-    }
-    text.resize(done);
+    text.resize(store::read_all(fd.get(), text.data(), text.size()));
     return text;
 }
 

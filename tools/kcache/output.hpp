@@ -17,7 +17,8 @@ public:
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, then renames it over
 /// `path`: a reader sees the old file or the new one, never half of one, and a failure leaves
-/// what was there (the temporary file is removed). Throws FileError.
+/// what was there (the temporary file is removed). A path that exists and is no regular file (a
+/// device such as /dev/null, a FIFO) is written to in place. Throws FileError.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
 
 /// The whole of the regular file `path`, at most `max_bytes`. Throws FileError.
