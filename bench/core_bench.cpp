@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cache_handle.hpp"
 #include "core/compiler_cache.hpp"
 #include "core/type_of.hpp"
 
@@ -46,6 +47,21 @@ void BM_CachedCompilationHit(benchmark::State& state) {
     state.counters["hits"] = static_cast<double>(cache.stats().hits);
 }
 BENCHMARK(BM_CachedCompilationHit);
+
+// The same hit through a handle on (f, tt, key): a world check instead of a hash probe.
+void BM_HandleHit(benchmark::State& state) {
+    Function& f = Function::define(unique("bench_handle_hit"));
+    Type T = Type::type_var("T", types::AbstractFloat());
+    add_method(f, Signature({T, types::Ptr(T), types::Ptr(T), types::Int32()}, {T}), 0);
+    CompilerCache<Kernel, ShardKey, ShardKeyHash> cache("BenchHandleHit");
+    const auto handle = cache.handle(f, tt_of<float, float*, float*, int>(), ShardKey{90, 3});
+    auto compile = [](auto&) { return Kernel{nullptr}; };
+    benchmark::DoNotOptimize(handle.get(compile));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(handle.get(compile));
+    state.counters["hits"] = static_cast<double>(cache.stats().hits);
+}
+BENCHMARK(BM_HandleHit);
 
 // Hit throughput from several threads on one shared entry.
 void BM_CachedCompilationHitThreaded(benchmark::State& state) {

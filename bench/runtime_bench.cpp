@@ -1,11 +1,16 @@
 // kcache::runtime benchmarks.
 //   BM_LaunchHit/host     kcache launch of a trivial kernel (fill of one element, one thread)
-//                         on the host device: cache probe, module table, packing, pool, fiber
+//                         on the host device: site lookup, world check, hazard, packing, pool,
+//                         fiber; /threads:2 from two threads, each filling its own buffer
+//                         (aggregate launches per second: 1 / real_time, real_time being the
+//                         wall time per launch of both threads together)
+//   BM_HandleLaunch/host  the same through a KernelHandle (no site lookup)
 //   BM_DeviceLaunch/host  the same module launched through Device::launch (no cache, no table)
 //   BM_DirectCall/host    the loaded argument-array entry called directly with a launch context
 //   BM_Saxpy/host         saxpy over n floats through kcache (bytes/s: 12 bytes per element)
 // GPU (registered when a CUDA device is found, else one entry skipped with the reason):
-//   BM_LaunchHit/cuda vs BM_RawLaunch/cuda (cuLaunchKernel of the same function), BM_ColdLoad/cuda
+//   BM_LaunchHit/cuda and BM_HandleLaunch/cuda vs BM_RawLaunch/cuda (cuLaunchKernel of the same
+//   function), BM_ColdLoad/cuda
 //   (compile + load per kernel), BM_CopyKernel/cuda and BM_Saxpy/cuda vs BM_MemcpyDtoD/cuda.
 #include "kernels/library.hpp"
 #include "runtime/gpu_device.hpp"
@@ -43,7 +48,7 @@ HostEnv& host_env() {
 
 void BM_LaunchHit_host(benchmark::State& state) {
     auto& env = host_env();
-    static DeviceBuffer<float> out(*env.dev, 1);
+    DeviceBuffer<float> out(*env.dev, 16); // one per thread: threads share no written line
     const Function& fill = Function::named("fill");
     env.rt->launch(*env.dev, fill, {1, 1}, out, 1.0f, I32(1)); // warm: compile and load
     for (auto _ : state)
@@ -52,6 +57,17 @@ void BM_LaunchHit_host(benchmark::State& state) {
 }
 BENCHMARK(BM_LaunchHit_host)->Name("BM_LaunchHit/host");
 BENCHMARK(BM_LaunchHit_host)->Name("BM_LaunchHit/host")->Threads(2);
+
+void BM_HandleLaunch_host(benchmark::State& state) {
+    auto& env = host_env();
+    DeviceBuffer<float> out(*env.dev, 16);
+    const auto fill = env.rt->kernel<float*, float, I32>(*env.dev, Function::named("fill"));
+    fill({1, 1}, out, 1.0f, I32(1));
+    for (auto _ : state)
+        fill({1, 1}, out, 2.0f, I32(1));
+}
+BENCHMARK(BM_HandleLaunch_host)->Name("BM_HandleLaunch/host");
+BENCHMARK(BM_HandleLaunch_host)->Name("BM_HandleLaunch/host")->Threads(2);
 
 void BM_DeviceLaunch_host(benchmark::State& state) {
     auto& env = host_env();
@@ -147,6 +163,16 @@ void BM_LaunchHit_cuda(benchmark::State& state) {
     e.dev->synchronize();
 }
 
+void BM_HandleLaunch_cuda(benchmark::State& state) {
+    auto& e = cuda_env();
+    DeviceBuffer<float> out(*e.dev, 1);
+    const auto fill = e.rt->kernel<float*, float, I32>(*e.dev, Function::named("fill"));
+    fill({1, 1}, out, 1.0f, I32(1));
+    for (auto _ : state)
+        fill({1, 1}, out, 2.0f, I32(1));
+    e.dev->synchronize();
+}
+
 void BM_RawLaunch_cuda(benchmark::State& state) {
     auto& e = cuda_env();
     auto art =
@@ -221,6 +247,7 @@ void BM_NoCudaDevice(benchmark::State& state) {
         return false;
     }
     benchmark::RegisterBenchmark("BM_LaunchHit/cuda", BM_LaunchHit_cuda);
+    benchmark::RegisterBenchmark("BM_HandleLaunch/cuda", BM_HandleLaunch_cuda);
     benchmark::RegisterBenchmark("BM_RawLaunch/cuda", BM_RawLaunch_cuda);
     benchmark::RegisterBenchmark("BM_ColdLoad/cuda", BM_ColdLoad_cuda)
         ->Unit(benchmark::kMillisecond)

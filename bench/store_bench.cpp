@@ -13,12 +13,18 @@
 //   BM_MemoryStoreHit                      MemoryTier::get of a content entry
 //   BM_KcacheRun/first, /second            `kcache run --device host` as a process on an empty
 //                                          store, then again on the store the first one filled
+//   BM_RedisHit/<kernel>                   as BM_WarmStart for nvptx, with Redis instead of the
+//                                          disk: a fresh memory tier and Redis tier (a new
+//                                          connection) over a redis-server on loopback that
+//                                          holds the kernel's entries; one round trip
 #include "cold_compile.hpp"
 #include "store/canonical_ir.hpp"
 #include "store/disk_tier.hpp"
 #include "store/memory_tier.hpp"
+#include "store/redis_tier.hpp"
 #include "store/store.hpp"
 #include "targets/target.hpp"
+#include "test_redis.hpp"
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -158,6 +164,49 @@ void BM_MemoryStoreHit(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryStoreHit);
 
+// The benchmarks' redis-server (tests/store/test_redis.hpp), started on first use.
+test::TestRedis& redis_server() {
+    static test::TestRedis server;
+    return server;
+}
+
+std::unique_ptr<store::Store> redis_store(const store::RedisOptions& options) {
+    std::vector<std::unique_ptr<store::Tier>> tiers;
+    tiers.push_back(std::make_unique<store::MemoryTier>(std::uint64_t(1) << 30));
+    tiers.push_back(std::make_unique<store::RedisTier>(options));
+    return std::make_unique<store::Store>(std::move(tiers));
+}
+
+void redis_hit(benchmark::State& state, const kernels::KernelInfo& info) {
+    store::RedisOptions options;
+    try {
+        options.servers = {redis_server().address()};
+    } catch (const std::exception& e) {
+        state.SkipWithError(e.what());
+        return;
+    }
+    const Function& f = Function::named(info.name);
+    const Type tt = info.examples.front();
+    const TargetSpec spec = bench::spec_for(TargetKind::nvptx());
+    {
+        auto filled = redis_store(options); // its destructor sends the uploads
+        kernels::KernelCompiler kc(MethodTable::global(), "bench-redis-fill", filled.get());
+        kc.compile(f, tt, spec);
+    }
+    std::uint64_t recalls = 0, bytes = 0;
+    for (auto _ : state) {
+        auto s = redis_store(options); // nothing in memory, a new connection: a new process
+        kernels::KernelCompiler kc(MethodTable::global(), "bench-redis", s.get());
+        benchmark::DoNotOptimize(kc.compile(f, tt, spec));
+        recalls += s->stats().recalls;
+        bytes += s->tier("redis")->stats().bytes_read;
+    }
+    if (recalls != static_cast<std::uint64_t>(state.iterations()))
+        state.SkipWithError("Redis did not answer every compile");
+    state.counters["recalled"] = double(recalls) / double(state.iterations());
+    state.counters["value_bytes"] = double(bytes) / double(state.iterations());
+}
+
 // Runs `kcache run --device host` with the store at `dir`; returns its wall time in seconds.
 double kcache_run(const fs::path& dir) {
     std::vector<std::string> vars;
@@ -219,6 +268,10 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark(("BM_CanonicalHash/" + k.name).c_str(),
                                      [&k](benchmark::State& s) { canonical_hash(s, k); })
             ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("BM_RedisHit/" + k.name).c_str(),
+                                     [&k](benchmark::State& s) { redis_hit(s, k); })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
         for (TargetKind kind : {TargetKind::nvptx(), TargetKind::amdgpu(), TargetKind::host()}) {
             const std::string suffix = k.name + "/" + std::string(to_string(kind));
             benchmark::RegisterBenchmark(

@@ -39,6 +39,10 @@ struct Entry {
     CacheShard* shard = nullptr;
     std::size_t hash = 0;
     std::atomic<const CodeInstance*> ci{nullptr};
+    /// A world in which `ci` was found valid by a CacheHandle, or 0. `ci` only ever changes to a
+    /// code instance committed after its predecessor was invalidated, i.e. in a later world, so
+    /// while the world counter still equals this, `ci` is valid (or newer): a handle's hit.
+    std::atomic<std::uint64_t> checked_world{0};
     std::shared_ptr<InFlight> in_flight; // guarded by the cache's mutex
     virtual ~Entry() = default;
 };
@@ -56,18 +60,6 @@ public:
     K key;
 };
 
-/// Open-addressed, power-of-two table of entries. Readers probe it without locks; writers (under
-/// the cache's mutex) fill empty slots or publish a bigger table. Entries are never removed.
-struct EntryTable {
-    explicit EntryTable(std::size_t capacity)
-        : mask(capacity - 1), slots(new std::atomic<Entry*>[capacity]) {
-        for (std::size_t i = 0; i < capacity; ++i)
-            slots[i].store(nullptr, std::memory_order_relaxed);
-    }
-    std::size_t mask;
-    std::unique_ptr<std::atomic<Entry*>[]> slots;
-};
-
 inline std::size_t entry_hash(const Function& f, Type tt, std::size_t key_hash,
                               const MethodInstance* pinned = nullptr) noexcept {
     const std::size_t h =
@@ -76,6 +68,8 @@ inline std::size_t entry_hash(const Function& f, Type tt, std::size_t key_hash,
 }
 
 std::uint64_t world_now() noexcept;
+/// The world counter itself, for handles that compare against it without a call.
+const std::atomic<std::uint64_t>& world_counter() noexcept;
 
 } // namespace detail
 } // namespace kcache

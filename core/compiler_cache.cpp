@@ -14,11 +14,11 @@ std::uint64_t world_now() noexcept {
     return WorldState::instance().world();
 }
 
-} // namespace detail
-
-namespace {
-constexpr std::size_t kInitialCapacity = 64;
+const std::atomic<std::uint64_t>& world_counter() noexcept {
+    return WorldState::instance().world_counter();
 }
+
+} // namespace detail
 
 CacheBase::CacheBase(std::string tag, MethodTable& table)
     : method_table_(&table), core_(std::make_shared<detail::CacheCore>()) {
@@ -26,8 +26,6 @@ CacheBase::CacheBase(std::string tag, MethodTable& table)
         throw InvalidArgumentError("a CompilerCache needs a non-empty tag");
     core_->tag = std::move(tag);
     core_->table = &table;
-    entry_tables_.push_back(std::make_unique<detail::EntryTable>(kInitialCapacity));
-    entry_table_.store(entry_tables_.back().get(), std::memory_order_release);
 }
 
 CacheBase::~CacheBase() {
@@ -68,27 +66,9 @@ Subscription CacheBase::add_invalidation_listener(InvalidationListener listener)
 }
 
 detail::Entry& CacheBase::insert_locked(std::unique_ptr<detail::Entry> entry) {
-    detail::EntryTable* table = entry_table_.load(std::memory_order_relaxed);
-    if ((entries_.size() + 1) * 2 > table->mask + 1) {
-        // Grow: readers still probing the old table miss the new entry and take the slow path,
-        // which finds it here; the old table stays allocated for them.
-        auto bigger = std::make_unique<detail::EntryTable>((table->mask + 1) * 2);
-        for (auto& e : entries_) {
-            std::size_t i = e->hash & bigger->mask;
-            while (bigger->slots[i].load(std::memory_order_relaxed))
-                i = (i + 1) & bigger->mask;
-            bigger->slots[i].store(e.get(), std::memory_order_relaxed);
-        }
-        table = bigger.get();
-        entry_tables_.push_back(std::move(bigger));
-        entry_table_.store(table, std::memory_order_release);
-    }
-    std::size_t i = entry->hash & table->mask;
-    while (table->slots[i].load(std::memory_order_relaxed))
-        i = (i + 1) & table->mask;
     detail::Entry& ref = *entry;
     entries_.push_back(std::move(entry));
-    table->slots[i].store(&ref, std::memory_order_release);
+    entry_table_.insert(&ref);
     return ref;
 }
 

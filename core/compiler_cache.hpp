@@ -8,7 +8,8 @@
 // A hit costs a hash probe and a few atomic loads: no lock, no allocation. A miss dispatches,
 // runs the compile function once (concurrent misses on one entry wait and share the result or
 // the error), and links the result in with the dependencies the compilation registered, so that
-// a redefinition invalidates it and everything compiled from it.
+// a redefinition invalidates it and everything compiled from it. A call site that asks again and
+// again keeps a CacheHandle (core/cache_handle.hpp), whose hit is a world check, not a probe.
 #pragma once
 
 #include <array>
@@ -34,6 +35,7 @@
 #include "core/function_ref.hpp"
 #include "core/invalidation.hpp"
 #include "core/method_table.hpp"
+#include "core/published_table.hpp"
 #include "core/striped_counter.hpp"
 #include "core/types.hpp"
 
@@ -87,20 +89,15 @@ protected:
     template <class Equal>
     const CodeInstance* probe(std::size_t hash, Equal&& equal) const noexcept {
         const std::uint64_t world = detail::world_now(); // before the code instance: see add_method
-        const detail::EntryTable* table = entry_table_.load(std::memory_order_acquire);
-        for (std::size_t i = hash & table->mask;; i = (i + 1) & table->mask) {
-            const detail::Entry* e = table->slots[i].load(std::memory_order_acquire);
-            if (!e)
-                return nullptr;
-            if (e->hash == hash && equal(*e)) {
-                const CodeInstance* ci = e->ci.load(std::memory_order_acquire);
-                if (ci && ci->max_world() >= world) {
-                    hits_.add();
-                    return ci;
-                }
-                return nullptr;
-            }
+        const detail::Entry* e = entry_table_.find(hash, equal);
+        if (!e)
+            return nullptr;
+        const CodeInstance* ci = e->ci.load(std::memory_order_acquire);
+        if (ci && ci->max_world() >= world) {
+            hits_.add();
+            return ci;
         }
+        return nullptr;
     }
 
     // --- the miss path --------------------------------------------------------------------
@@ -112,14 +109,7 @@ protected:
     /// Under the cache mutex: the entry equal to `equal`, or nullptr.
     template <class Equal>
     detail::Entry* find_locked(std::size_t hash, Equal&& equal) const {
-        const detail::EntryTable* table = entry_table_.load(std::memory_order_relaxed);
-        for (std::size_t i = hash & table->mask;; i = (i + 1) & table->mask) {
-            detail::Entry* e = table->slots[i].load(std::memory_order_relaxed);
-            if (!e)
-                return nullptr;
-            if (e->hash == hash && equal(*e))
-                return e;
-        }
+        return entry_table_.find(hash, equal);
     }
     detail::Entry& insert_locked(std::unique_ptr<detail::Entry> entry);
     CacheShard& add_shard_locked(std::unique_ptr<CacheShard> shard);
@@ -147,6 +137,7 @@ protected:
     /// Guards entries, shards and in-flight compilations.
     std::mutex& entries_mutex() const { return mutex_; }
     void count_miss() noexcept { misses_.fetch_add(1, std::memory_order_relaxed); }
+    void count_hit() const noexcept { hits_.add(); }
     void count_compilation(std::chrono::nanoseconds time) noexcept;
 
 private:
@@ -155,8 +146,7 @@ private:
     MethodTable* method_table_;
     std::shared_ptr<detail::CacheCore> core_;
     mutable std::mutex mutex_;
-    std::atomic<detail::EntryTable*> entry_table_{nullptr};
-    std::vector<std::unique_ptr<detail::EntryTable>> entry_tables_; // retired too: readers may hold
+    detail::PublishedTable<detail::Entry> entry_table_; // inserts under mutex_
     std::vector<std::unique_ptr<detail::Entry>> entries_;
     std::condition_variable cv_;
     std::unordered_map<std::thread::id, detail::InFlight*> waiting_;
@@ -171,6 +161,8 @@ private:
 
 template <class Result, class Key = NoKey, class KeyHash = std::hash<Key>>
 class CompilerCache;
+template <class Result, class Key, class KeyHash>
+class CacheHandle;
 
 /// What a compile function gets: the method instance to compile, the world and key it compiles
 /// for, and ways to record what it depends on. Lives only during the compile function's call.
@@ -235,6 +227,7 @@ class CompilerCache : public CacheBase {
 public:
     using Context = CompilationContext<Result, Key, KeyHash>;
     using CodeInstanceType = TypedCodeInstance<Result>;
+    using Handle = CacheHandle<Result, Key, KeyHash>;
 
     explicit CompilerCache(std::string tag, MethodTable& table = MethodTable::global())
         : CacheBase(std::move(tag), table) {}
@@ -287,8 +280,13 @@ public:
             mi.function(), mi.spec_types(), &mi, key, typename Context::CompileFn(compile_fn)));
     }
 
+    /// A handle on (f, tt, key): a call site whose hit is a world check (core/cache_handle.hpp).
+    /// Throws AbstractTypeError (and the other errors of a bad tt) at once; compiles nothing.
+    Handle handle(const Function& f, Type tt, const Key& key = Key());
+
 private:
     friend Context;
+    friend Handle;
 
     const CodeInstance* lookup_ci(const Function& f, Type tt, const Key& key,
                                   const MethodInstance* pinned) const noexcept {
@@ -323,6 +321,12 @@ private:
     [[gnu::noinline]] const CodeInstance* compile_slow(const Function& f, Type tt,
                                                        const MethodInstance* pinned, const Key& key,
                                                        typename Context::CompileFn compile_fn);
+    /// The entry for (f, tt, pinned, key), made if new. Checks tt first.
+    detail::Entry& entry_for(const Function& f, Type tt, const MethodInstance* pinned,
+                             const Key& key);
+    /// The miss path on one entry: waits for or runs its compilation; nullptr when no method
+    /// applies.
+    const CodeInstance* compile_entry(detail::Entry& entry, typename Context::CompileFn compile_fn);
 
     std::unordered_map<Key, CacheShard*, KeyHash> shards_; // guarded by entries_mutex()
 };
@@ -337,15 +341,27 @@ const CodeInstance*
 CompilerCache<Result, Key, KeyHash>::compile_slow(const Function& f, Type tt,
                                                   const MethodInstance* pinned, const Key& key,
                                                   typename Context::CompileFn compile_fn) {
+    detail::Entry& entry = entry_for(f, tt, pinned, key);
+    return compile_entry(entry, compile_fn);
+}
+
+template <class Result, class Key, class KeyHash>
+detail::Entry& CompilerCache<Result, Key, KeyHash>::entry_for(const Function& f, Type tt,
+                                                              const MethodInstance* pinned,
+                                                              const Key& key) {
     detail::check_call_types(f, tt); // before anything is recorded for a bad tt
-    count_miss();
     const std::size_t h = detail::entry_hash(f, tt, KeyHash{}(key), pinned);
-    detail::Entry* entry;
-    {
-        std::lock_guard lock(entries_mutex());
-        entry = &entry_locked(f, tt, pinned, key, h);
-    }
-    Acquired acquired = acquire(*entry);
+    std::lock_guard lock(entries_mutex());
+    return entry_locked(f, tt, pinned, key, h);
+}
+
+template <class Result, class Key, class KeyHash>
+const CodeInstance*
+CompilerCache<Result, Key, KeyHash>::compile_entry(detail::Entry& entry,
+                                                   typename Context::CompileFn compile_fn) {
+    count_miss();
+    const Key& key = static_cast<const detail::KeyedEntry<Key>&>(entry).key;
+    Acquired acquired = acquire(entry);
     if (acquired.kind == Acquired::Ready)
         return acquired.ci;
     if (acquired.kind == Acquired::NoMethod)
@@ -355,9 +371,9 @@ CompilerCache<Result, Key, KeyHash>::compile_slow(const Function& f, Type tt,
     try {
         for (;;) {
             record = detail::CompileRecord{};
-            MethodInstance* mi = begin_compile(*entry, record);
+            MethodInstance* mi = begin_compile(entry, record);
             if (!mi) {
-                finish(*entry, acquired.flight, nullptr, nullptr, record.world);
+                finish(entry, acquired.flight, nullptr, nullptr, record.world);
                 return nullptr;
             }
             Context ctx(*this, *mi, record, key, compile_fn);
@@ -366,9 +382,9 @@ CompilerCache<Result, Key, KeyHash>::compile_slow(const Function& f, Type tt,
             const auto time = std::chrono::duration_cast<std::chrono::nanoseconds>(
                 std::chrono::steady_clock::now() - start);
             count_compilation(time);
-            auto ci = std::make_unique<CodeInstanceType>(*mi, *entry->shard, std::move(result));
-            if (const CodeInstance* committed = commit(*entry, record, std::move(ci), time)) {
-                finish(*entry, acquired.flight, committed, nullptr);
+            auto ci = std::make_unique<CodeInstanceType>(*mi, *entry.shard, std::move(result));
+            if (const CodeInstance* committed = commit(entry, record, std::move(ci), time)) {
+                finish(entry, acquired.flight, committed, nullptr);
                 return committed;
             }
             // A definition raced this compilation and touched what it read: compile again in
@@ -376,7 +392,7 @@ CompilerCache<Result, Key, KeyHash>::compile_slow(const Function& f, Type tt,
         }
     } catch (...) {
         cancel(record);
-        finish(*entry, acquired.flight, nullptr, std::current_exception());
+        finish(entry, acquired.flight, nullptr, std::current_exception());
         throw;
     }
 }
@@ -446,3 +462,5 @@ Method& add_method(CompilerCache<Result, Key, KeyHash>& cache, Function& f, Sign
 }
 
 } // namespace kcache
+
+#include "core/cache_handle.hpp" // CompilerCache::handle

@@ -38,6 +38,7 @@ public:
 
     std::shared_mutex& mutex() { return mutex_; }
     std::uint64_t world() const { return world_.load(std::memory_order_acquire); }
+    const std::atomic<std::uint64_t>& world_counter() const { return world_; }
 
     MethodTable& global_table() { return *global_; }
     MethodTable& create_table(std::string name, MethodTable* parent);

@@ -96,8 +96,10 @@ struct LaunchConfig {
 /// Called once the launch no longer needs its module kept loaded by the caller: on the host when
 /// the kernel has finished executing (launches are synchronous); on a GPU as soon as the launch
 /// is enqueued, because destroying a GPU module is stream-ordered (its unload waits for the work
-/// enqueued before it). It never means "the results are ready": synchronise for that. May run on
-/// a device-owned thread. Must not throw.
+/// enqueued before it). It never means "the results are ready": synchronise for that. A device
+/// calls it exactly once before its launch() returns (from any thread), and not at all when
+/// launch() throws: the Runtime keeps the module of a launch in progress in a per-thread hazard
+/// cell (runtime/launch_hazard.hpp) that the next launch of the thread reuses. Must not throw.
 struct Completion {
     void (*fn)(void* data) noexcept = nullptr;
     void* data = nullptr;
@@ -165,8 +167,8 @@ public:
     /// Loads an artifact of this device's target kind, in a format the device takes (one of the
     /// target's artifact_formats()). Throws RuntimeError.
     virtual std::unique_ptr<Module> load(const Artifact& artifact) = 0;
-    /// Enqueues the module's kernel; `done` is called as Completion says (on the host, before
-    /// launch returns). Throws LaunchError for an impossible shape (an empty grid or block,
+    /// Enqueues the module's kernel; `done` is called as Completion says (before launch
+    /// returns). Throws LaunchError for an impossible shape (an empty grid or block,
     /// dimensions or threads per block past the device's or the kernel's limits, too much shared
     /// memory), before launching.
     virtual void launch(const Module& module, const LaunchConfig& config, const KernelArgs& args,

@@ -3,13 +3,13 @@
 #include "core/errors.hpp"
 #include "core/excerpt.hpp"
 #include "core/log.hpp"
+#include "core/named_registry.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/gpu_device.hpp"
 #include "runtime/host_device.hpp"
 
 #include <mutex>
 #include <ostream>
-#include <shared_mutex>
 
 namespace kcache::runtime {
 
@@ -25,11 +25,7 @@ struct DeviceDriverEntry {
 namespace {
 
 using detail::DeviceDriverEntry;
-
-struct Registry {
-    std::shared_mutex mutex;
-    std::vector<std::unique_ptr<DeviceDriverEntry>> entries; // never shrinks: kinds point into it
-};
+using Registry = NamedRegistry<DeviceDriverEntry>;
 
 // Leaked on purpose: kinds stay valid for devices destroyed by static destructors at exit.
 Registry& bare_registry() {
@@ -43,39 +39,20 @@ Registry& registry() {
     return bare_registry();
 }
 
-bool valid_name(std::string_view name) {
-    if (name.empty() || name.size() > 32)
-        return false;
-    for (char c : name)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    return true;
-}
-
 DeviceKind add_to(Registry& r, std::string name, DeviceDriver driver) {
-    if (!valid_name(name))
-        throw InvalidArgumentError("device driver name '" + excerpt(name) +
-                                   "' is not 1..32 lowercase letters, digits, '_' or '-'");
     if (!driver.count || !driver.create)
-        throw InvalidArgumentError("device driver '" + name +
+        throw InvalidArgumentError("device driver '" + excerpt(name) +
                                    "' registered without count() or create()");
-    std::unique_lock lock(r.mutex);
-    for (const auto& e : r.entries)
-        if (e->name == name)
-            throw InvalidArgumentError("device driver '" + name + "' is already registered");
     auto entry = std::make_unique<DeviceDriverEntry>();
     entry->name = std::move(name);
     entry->driver = std::move(driver);
-    r.entries.push_back(std::move(entry));
-    return r.entries.back()->kind();
+    return r.add(std::move(entry), "device driver").kind();
 }
 
 const DeviceDriverEntry* entry_of(DeviceKind kind) {
-    Registry& r = registry();
-    std::shared_lock lock(r.mutex);
-    for (const auto& e : r.entries)
+    for (const DeviceDriverEntry* e : registry().all())
         if (e->kind() == kind)
-            return e.get();
+            return e;
     throw InvalidArgumentError("no device driver given (the default-constructed DeviceKind)");
 }
 
@@ -122,28 +99,19 @@ DeviceKind DeviceRegistry::add(std::string name, DeviceDriver driver) {
 }
 
 DeviceKind DeviceRegistry::find(std::string_view name) {
-    Registry& r = registry();
-    std::shared_lock lock(r.mutex);
-    for (const auto& e : r.entries)
-        if (e->name == name)
-            return e->kind();
-    return DeviceKind();
+    const DeviceDriverEntry* e = registry().find(name);
+    return e ? e->kind() : DeviceKind();
 }
 
 std::vector<DeviceKind> DeviceRegistry::all() {
-    Registry& r = registry();
-    std::shared_lock lock(r.mutex);
     std::vector<DeviceKind> out;
-    for (const auto& e : r.entries)
+    for (const DeviceDriverEntry* e : registry().all())
         out.push_back(e->kind());
     return out;
 }
 
 std::string DeviceRegistry::names() {
-    std::string s;
-    for (DeviceKind k : all())
-        s += (s.empty() ? "" : ", ") + std::string(k.name());
-    return s;
+    return registry().names();
 }
 
 DeviceDiscovery DeviceRegistry::discover(DeviceKind kind) {

@@ -1,5 +1,6 @@
 #include "runtime/runtime.hpp"
 
+#include "core/hash.hpp"
 #include "core/log.hpp"
 #include "runtime/device_registry.hpp"
 
@@ -12,34 +13,35 @@ void wrong_device(const Device* buffer_device, const Device& launch_device) {
 }
 } // namespace detail
 
-namespace {
-constexpr std::uint64_t kEvicted = std::uint64_t(1) << 63;
-}
-
-struct Runtime::Slot {
-    Runtime* runtime = nullptr;
-    std::unique_ptr<Module> module;
-    kernels::ArtifactPtr artifact;
-    /// Launches in flight, plus kEvicted once it left its table. Incremented only under the
-    /// table's shared lock while in the table; whoever brings it to exactly kEvicted unloads.
-    std::atomic<std::uint64_t> state{0};
-    /// Valid code instances bound to this module (guarded by the table's lock): kernels with
-    /// identical code share one artifact (store/), so one module.
-    std::size_t users = 0;
-};
-
 struct Runtime::DeviceState {
     Device* device = nullptr;
+    std::shared_ptr<Device> owner;
     TargetSpec spec;
-    mutable std::shared_mutex mutex; // modules and bindings
+    mutable std::shared_mutex mutex; // modules, bindings, all
     /// One loaded module per artifact.
-    std::unordered_map<const Artifact*, Slot*> modules;
+    std::unordered_map<const Artifact*, LoadedModule*> modules;
     /// Each code instance launched here, by the address of its result (stable while its cache
     /// lives), to the module of its artifact. An invalidation unbinds it; the module goes when
     /// its last binding does.
-    std::unordered_map<const kernels::ArtifactPtr*, Slot*> bindings;
+    std::unordered_map<const kernels::ArtifactPtr*, LoadedModule*> bindings;
+    /// Every module published here, evicted ones too: a launch may still read a stale pointer
+    /// to one (kernel_site.hpp), so they are freed with the runtime; their modules are unloaded
+    /// at eviction.
+    std::vector<std::unique_ptr<LoadedModule>> all;
     std::mutex load_mutex; // one load at a time per device: no artifact loaded twice
+
+    std::mutex sites_mutex; // inserts into sites, site_owners
+    kcache::detail::PublishedTable<detail::KernelSite> sites;
+    std::vector<std::shared_ptr<detail::KernelSite>> site_owners;
 };
+
+namespace {
+
+std::size_t site_hash(const Function& f, Type tt) {
+    return hash_finalize(hash_combine(f.id() * 0x9E3779B97F4A7C15ULL, tt.hash()));
+}
+
+} // namespace
 
 Runtime::Runtime(kernels::KernelCompiler& compiler) : Runtime(compiler, enumerate_devices()) {}
 
@@ -52,6 +54,7 @@ Runtime::Runtime(kernels::KernelCompiler& compiler, std::vector<std::shared_ptr<
             throw InvalidArgumentError("Runtime: null device");
         auto s = std::make_unique<DeviceState>();
         s->device = d.get();
+        s->owner = d;
         s->spec = d->target();
         states_.push_back(std::move(s));
     }
@@ -69,11 +72,20 @@ Runtime::~Runtime() {
             log().warn("Runtime: synchronising {} at destruction: {}", d->name(), e.what());
         }
     }
+    // Handles may outlive the runtime: their sites turn into ones whose launches throw.
     for (auto& s : states_) {
-        for (auto& [artifact, slot] : s->modules)
-            delete slot; // unloads
+        std::lock_guard sites_lock(s->sites_mutex);
+        for (auto& site : s->site_owners) {
+            std::lock_guard lock(site->mutex);
+            site->runtime.store(nullptr, std::memory_order_release);
+            site->bound_world.store(0, std::memory_order_release);
+            site->module.store(nullptr, std::memory_order_release);
+        }
+    }
+    for (auto& s : states_) {
         s->modules.clear();
         s->bindings.clear();
+        s->all.clear(); // unloads, before the devices go
     }
 }
 
@@ -93,108 +105,168 @@ Runtime::DeviceState& Runtime::state_of(const Device& d) const {
 
 void Runtime::launch_packed(Device& d, const Function& f, Type tt, const LaunchConfig& config,
                             const KernelArgs& args) {
-    DeviceState& ds = state_of(d);
-    if (config.stream && &config.stream->device() != &d) [[unlikely]]
-        throw LaunchError("launch on " + d.name() + " with a stream of " +
-                          config.stream->device().name());
-    Slot* s = acquire(ds, f, tt);
-    try {
-        d.launch(*s->module, config, args, Completion{&Runtime::release, s});
-    } catch (...) {
-        release(s); // a launch that throws has not been enqueued
-        throw;
-    }
+    site(state_of(d), f, tt).launch(config, args);
 }
 
-Runtime::Slot* Runtime::acquire(DeviceState& ds, const Function& f, Type tt) {
-    if (const kernels::ArtifactPtr* a = compiler_.cache().lookup(f, tt, ds.spec)) [[likely]] {
-        std::shared_lock lock(ds.mutex);
-        auto it = ds.bindings.find(a);
-        if (it != ds.bindings.end()) [[likely]] {
-            it->second->state.fetch_add(1, std::memory_order_relaxed);
-            hits_.add();
-            return it->second;
+detail::KernelSite& Runtime::site(DeviceState& ds, const Function& f, Type tt) {
+    const auto equal = [&](const detail::KernelSite& s) { return s.f == &f && s.tt == tt; };
+    if (detail::KernelSite* s = ds.sites.find(site_hash(f, tt), equal)) [[likely]]
+        return *s;
+    return *make_site(ds, f, tt);
+}
+
+std::shared_ptr<detail::KernelSite> Runtime::make_site(DeviceState& ds, const Function& f,
+                                                       Type tt) {
+    // Checks tt (an abstract type is an error here, before anything is recorded).
+    kernels::KernelCache::Handle code = compiler_.cache().handle(f, tt, ds.spec);
+    const std::size_t h = site_hash(f, tt);
+    std::lock_guard lock(ds.sites_mutex);
+    if (detail::KernelSite* s =
+            ds.sites.find(h, [&](const detail::KernelSite& s) { return s.f == &f && s.tt == tt; }))
+        return s->shared_from_this();
+    auto s = std::make_shared<detail::KernelSite>(*this, ds.owner, f, tt, code, h);
+    ds.site_owners.push_back(s);
+    ds.sites.insert(s.get());
+    return s;
+}
+
+std::shared_ptr<detail::KernelSite> Runtime::resolved_site(Device& d, const Function& f, Type tt) {
+    detail::KernelSite& s = site(state_of(d), f, tt);
+    detail::HazardCell& cell = detail::this_thread_hazard();
+    {
+        std::lock_guard lock(s.mutex);
+        bind(s, cell, false);
+    }
+    finish_launch(&cell); // resolved, not launched
+    return s.shared_from_this();
+}
+
+Runtime::LoadedModule* Runtime::bind(detail::KernelSite& s, detail::HazardCell& cell, bool count) {
+    DeviceState& ds = state_of(*s.device);
+    bool missed = false; // compiled or loaded
+    for (;;) {
+        const std::uint64_t world = s.world->load(std::memory_order_acquire);
+        if (world == s.bound_world.load(std::memory_order_relaxed)) {
+            // Another launch revalidated the site while this one waited for its mutex.
+            LoadedModule* m = s.module.load(std::memory_order_relaxed);
+            if (!detail::protect(cell, m, m->retired)) {
+                if (count)
+                    hits_.add();
+                return m;
+            }
+            finish_launch(&cell);
         }
+        const kernels::KernelCache::CodeInstanceType* ci = s.code.lookup_code_instance();
+        if (!ci) {
+            // Never compiled, or invalidated: compile (MethodError when nothing applies).
+            missed = true;
+            compiler_.compile(*s.f, s.tt, ds.spec);
+            continue;
+        }
+        if (!ci->valid_at(world))
+            continue; // committed in a newer world than the one read: bind it with that one
+        bool loaded = false;
+        LoadedModule* m = module_for(ds, *ci, loaded);
+        missed = missed || loaded;
+        if (!m)
+            continue; // invalidated while loading: compile the new code
+        if (detail::protect(cell, m, m->retired)) {
+            finish_launch(&cell); // evicted already (the world has moved)
+            continue;
+        }
+        s.module.store(m, std::memory_order_relaxed);
+        s.bound_world.store(world, std::memory_order_release);
+        if (count) {
+            if (missed)
+                misses_.fetch_add(1, std::memory_order_relaxed);
+            else
+                hits_.add();
+        }
+        return m;
     }
-    return acquire_slow(ds, f, tt);
 }
 
-Runtime::Slot* Runtime::acquire_slow(DeviceState& ds, const Function& f, Type tt) {
-    misses_.fetch_add(1, std::memory_order_relaxed);
-    auto bound = [&](const kernels::ArtifactPtr* r) -> Slot* {
+Runtime::LoadedModule* Runtime::module_for(DeviceState& ds,
+                                           const kernels::KernelCache::CodeInstanceType& ci,
+                                           bool& loaded) {
+    const kernels::ArtifactPtr* r = &ci.result();
+    auto bound = [&]() -> LoadedModule* {
         std::shared_lock lock(ds.mutex);
         auto it = ds.bindings.find(r);
-        if (it == ds.bindings.end())
-            return nullptr;
-        it->second->state.fetch_add(1, std::memory_order_relaxed);
-        return it->second;
+        return it == ds.bindings.end() ? nullptr : it->second;
     };
-    for (;;) {
-        // Dispatch and compile (or hit) for the device's target; MethodError when nothing applies.
-        compiler_.compile(f, tt, ds.spec);
-        const kernels::ArtifactPtr* r = compiler_.cache().lookup(f, tt, ds.spec);
-        if (!r)
-            continue; // invalidated already: compile the new code
-        if (Slot* s = bound(r))
-            return s;
-        std::lock_guard load_lock(ds.load_mutex);
-        if (Slot* s = bound(r))
-            return s;
-        const kernels::ArtifactPtr a = *r;
-        bool loaded;
-        {
-            std::shared_lock lock(ds.mutex);
-            loaded = ds.modules.count(a.get()) != 0;
-        }
-        std::unique_ptr<Slot> fresh;
-        if (!loaded) {
-            fresh = std::make_unique<Slot>();
-            fresh->runtime = this;
-            fresh->module = ds.device->load(*a);
-            fresh->artifact = a;
-        }
-        {
-            std::unique_lock lock(ds.mutex);
-            // Bind only code that is still valid: an invalidation that ran meanwhile found
-            // nothing to unbind, so the check must come after, under the table's lock.
-            auto it = ds.modules.find(a.get());
-            if (compiler_.cache().lookup(f, tt, ds.spec) == r &&
-                (fresh || it != ds.modules.end())) {
-                Slot* s = it != ds.modules.end() ? it->second : fresh.get();
-                if (fresh) {
-                    ds.modules.emplace(a.get(), fresh.release());
-                    loads_.fetch_add(1, std::memory_order_relaxed);
-                }
-                ds.bindings.emplace(r, s);
-                ++s->users;
-                s->state.fetch_add(1, std::memory_order_relaxed); // this launch
-                return s;
-            }
-        }
-        if (fresh)
-            stale_.fetch_add(1, std::memory_order_relaxed);
-        // fresh (and its module) is destroyed here, outside the lock; go again with new code.
+    if (LoadedModule* m = bound())
+        return m;
+    std::lock_guard load_lock(ds.load_mutex);
+    if (LoadedModule* m = bound())
+        return m;
+    const kernels::ArtifactPtr a = *r;
+    bool present;
+    {
+        std::shared_lock lock(ds.mutex);
+        present = ds.modules.count(a.get()) != 0;
     }
+    std::unique_ptr<LoadedModule> fresh;
+    if (!present) {
+        fresh = std::make_unique<LoadedModule>();
+        fresh->runtime = this;
+        fresh->module = ds.device->load(*a);
+        fresh->artifact = a;
+        loaded = true;
+    }
+    {
+        std::unique_lock lock(ds.mutex);
+        // Bind only code that is still valid: an invalidation that ran meanwhile found nothing
+        // to unbind, so the check must come after, under the table's lock.
+        auto it = ds.modules.find(a.get());
+        if (ci.max_world() == CodeInstance::kMaxWorld && (fresh || it != ds.modules.end())) {
+            LoadedModule* m = it != ds.modules.end() ? it->second : fresh.get();
+            if (fresh) {
+                ds.all.push_back(std::move(fresh));
+                ds.modules.emplace(a.get(), m);
+                loads_.fetch_add(1, std::memory_order_relaxed);
+            }
+            ds.bindings.emplace(r, m);
+            ++m->users;
+            return m;
+        }
+    }
+    if (fresh)
+        stale_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr; // fresh (and its module) is destroyed here, outside the lock
 }
 
-void Runtime::release(void* p) noexcept {
-    auto* s = static_cast<Slot*>(p);
-    const std::uint64_t old = s->state.fetch_sub(1, std::memory_order_acq_rel);
-    if (old == (kEvicted | 1)) [[unlikely]]
-        s->runtime->unload(s, true);
+void Runtime::finish_launch(void* p) noexcept {
+    auto& cell = *static_cast<detail::HazardCell*>(p);
+    auto* m =
+        static_cast<LoadedModule*>(const_cast<void*>(cell.held.load(std::memory_order_relaxed)));
+    if (!m)
+        return;
+    if (detail::release(cell, m->retired)) [[unlikely]]
+        m->runtime->unload_unheld(&m, 1, true);
 }
 
-void Runtime::unload(Slot* s, bool deferred) noexcept {
-    delete s; // Module's destructor unloads
-    evictions_.fetch_add(1, std::memory_order_relaxed);
-    if (deferred) {
-        deferred_.fetch_add(1, std::memory_order_relaxed);
+void Runtime::unload_unheld(LoadedModule* const* modules, std::size_t count,
+                            bool deferred) noexcept {
+    if (!detail::synchronize_hazards())
+        return; // they stay loaded (and pending) rather than risk unloading one in use
+    for (std::size_t i = 0; i < count; ++i) {
+        LoadedModule* m = modules[i];
+        if (detail::hazard_held(m))
+            continue; // its holder unloads it when its launch completes
+        if (m->unloaded.exchange(true, std::memory_order_acq_rel))
+            continue;
+        m->module.reset(); // Module's destructor unloads
+        m->artifact.reset();
+        evictions_.fetch_add(1, std::memory_order_relaxed);
+        if (deferred)
+            deferred_.fetch_add(1, std::memory_order_relaxed);
         pending_.fetch_sub(1, std::memory_order_relaxed);
     }
 }
 
 void Runtime::on_invalidate(const InvalidationEvent& event) {
-    std::vector<Slot*> now;
+    std::vector<LoadedModule*> retired;
     for (auto& ds : states_) {
         std::unique_lock lock(ds->mutex);
         if (ds->bindings.empty())
@@ -203,22 +275,19 @@ void Runtime::on_invalidate(const InvalidationEvent& event) {
             auto it = ds->bindings.find(&kernels::KernelCache::result_of(*ci));
             if (it == ds->bindings.end())
                 continue;
-            Slot* s = it->second;
+            LoadedModule* m = it->second;
             ds->bindings.erase(it);
-            if (--s->users > 0)
+            if (--m->users > 0)
                 continue; // another valid code instance still runs this code
-            ds->modules.erase(s->artifact.get());
-            // Count it as pending before the flag is set: a completion may unload right after.
+            ds->modules.erase(m->artifact.get());
+            // Counted as pending before it is marked: a completion may unload it right after.
             pending_.fetch_add(1, std::memory_order_relaxed);
-            const std::uint64_t old = s->state.fetch_or(kEvicted, std::memory_order_acq_rel);
-            if (old == 0) {
-                pending_.fetch_sub(1, std::memory_order_relaxed);
-                now.push_back(s);
-            }
+            m->retired.store(true, std::memory_order_seq_cst);
+            retired.push_back(m);
         }
     }
-    for (Slot* s : now)
-        unload(s, false); // outside the locks
+    if (!retired.empty())
+        unload_unheld(retired.data(), retired.size(), false); // outside the locks
 }
 
 RuntimeStats Runtime::stats() const {

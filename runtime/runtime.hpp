@@ -15,19 +15,24 @@
 // type is a MethodError from dispatch (or a LaunchError for a buffer of another device) before
 // anything is launched.
 //
-// Hot path (a launch whose artifact and module are cached): a lock-free cache probe, a shared
-// lock on the device's module table, one atomic increment and decrement; no allocation, no
-// formatting, arguments packed into a stack array.
+// Call sites: each (device, function, argument types) launched is a site that stays resolved to
+// the module of its current code. A launch finds its site in a lock-free table and launches
+// through it exactly as a KernelHandle does (runtime/kernel_handle.hpp: `rt.kernel<...>(dev, f)`
+// skips that lookup): one world check, the module published in the thread's hazard cell, the
+// device's launch. No lock, no shared counter, no allocation, no formatting, arguments packed into
+// a stack array; threads launching at once share no written cache line.
 //
 // Eviction: the runtime listens to the cache's invalidations. An invalidated code instance is
 // unbound from its module; a module whose last bound code instance is invalidated leaves the
 // device's table at once (under the table's lock) and is unloaded outside the lock as soon as no
 // launch of it is in flight: right away if none is, otherwise by the completion of the last one
-// (stream order). A module another valid code instance still uses stays loaded. The next launch
-// loads the new code.
+// (stream order). A module another valid code instance still uses stays loaded. Every site sees
+// the definition's new world on its next launch and revalidates: the next launch loads the new
+// code, and no launch starts on an evicted module (runtime/launch_hazard.hpp).
 //
 // Thread-safety: thread-safe; launches, loads and invalidations may run concurrently. Destroy the
-// Runtime only when no thread launches through it.
+// Runtime only when no thread launches through it; launching through one of its KernelHandles
+// afterwards throws LaunchError.
 #pragma once
 
 #include "core/striped_counter.hpp"
@@ -37,6 +42,7 @@
 #include "runtime/device.hpp"
 #include "runtime/device_registry.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/kernel_site.hpp"
 
 #include <array>
 #include <atomic>
@@ -50,6 +56,9 @@
 #include <vector>
 
 namespace kcache::runtime {
+
+template <class... Params>
+class KernelHandle;
 
 struct RuntimeStats {
     std::uint64_t hits = 0;               ///< launches that found their module loaded
@@ -139,6 +148,12 @@ public:
     Device& best_device() const;
     kernels::KernelCompiler& compiler() const { return compiler_; }
 
+    /// A handle that launches `f` with arguments of the types `Params` on `d`, resolved now:
+    /// dispatched, compiled and loaded (MethodError and compile errors are thrown here). See
+    /// runtime/kernel_handle.hpp.
+    template <class... Params>
+    KernelHandle<Params...> kernel(Device& d, const Function& f);
+
     /// Launches kernel `f` on `d` with `args`; see the file comment.
     template <class... Args>
     void launch(Device& d, const Function& f, const LaunchConfig& config, const Args&... args) {
@@ -166,14 +181,30 @@ public:
     std::size_t pending_unloads() const { return pending_.load(std::memory_order_relaxed); }
 
 private:
-    struct Slot;
+    friend struct detail::KernelSite;
+    template <class... Params>
+    friend class KernelHandle;
     struct DeviceState;
+    using LoadedModule = detail::LoadedModule;
 
     DeviceState& state_of(const Device& d) const;
-    Slot* acquire(DeviceState& ds, const Function& f, Type tt);
-    Slot* acquire_slow(DeviceState& ds, const Function& f, Type tt);
-    static void release(void* slot) noexcept;
-    void unload(Slot* s, bool deferred) noexcept;
+    /// The site of (d, f, tt), made on first use (lock-free when it exists).
+    detail::KernelSite& site(DeviceState& ds, const Function& f, Type tt);
+    std::shared_ptr<detail::KernelSite> make_site(DeviceState& ds, const Function& f, Type tt);
+    /// A site resolved now (compiled and loaded), for a handle.
+    std::shared_ptr<detail::KernelSite> resolved_site(Device& d, const Function& f, Type tt);
+    /// Under the site's mutex: binds the site to the module of its current code, compiling and
+    /// loading as needed, and protects that module in `cell`.
+    LoadedModule* bind(detail::KernelSite& s, detail::HazardCell& cell, bool count);
+    /// The module bound to `ci` on `ds`, loaded and bound if need be; nullptr when `ci` was
+    /// invalidated meanwhile.
+    LoadedModule* module_for(DeviceState& ds, const kernels::KernelCache::CodeInstanceType& ci,
+                             bool& loaded);
+    /// Completion of a launch: clears the thread's hazard cell (`cell`) and, when the module it
+    /// held was evicted meanwhile, unloads it if nothing else holds it.
+    static void finish_launch(void* cell) noexcept;
+    /// Unloads each retired module that no launch holds (others are unloaded by their holders).
+    void unload_unheld(LoadedModule* const* modules, std::size_t count, bool deferred) noexcept;
     void on_invalidate(const InvalidationEvent& event);
 
     kernels::KernelCompiler& compiler_;
@@ -186,3 +217,5 @@ private:
 };
 
 } // namespace kcache::runtime
+
+#include "runtime/kernel_handle.hpp" // Runtime::kernel

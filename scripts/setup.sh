@@ -11,6 +11,7 @@ packages=(
   libamdhip64-dev
   libhiredis-dev redis-server libcli11-dev libboost-context-dev nlohmann-json3-dev
   clang-19 libclang-rt-19-dev
+  patchelf xz-utils # scripts/gpu-bundle.sh: RUNPATHs into the bundle, the archive
 )
 
 missing=()

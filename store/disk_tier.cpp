@@ -343,13 +343,15 @@ ArtifactPtr DiskTier::put(const ContentKey& key, ArtifactPtr artifact) {
     return artifact;
 }
 
-std::shared_ptr<const ActionEntry> DiskTier::get(const ActionKey& key) {
-    return load<std::shared_ptr<const ActionEntry>>(
-        true, key.digest(),
-        [&](std::span<const std::uint8_t> bytes) { return decode_action(bytes, key, seal_); });
+ActionHit DiskTier::get(const ActionKey& key) {
+    return {load<std::shared_ptr<const ActionEntry>>(true, key.digest(),
+                                                     [&](std::span<const std::uint8_t> bytes) {
+                                                         return decode_action(bytes, key, seal_);
+                                                     }),
+            nullptr};
 }
 
-void DiskTier::put(const std::shared_ptr<const ActionEntry>& entry) {
+void DiskTier::put(const std::shared_ptr<const ActionEntry>& entry, const ArtifactPtr&) {
     if (entry)
         write(true, entry->key.digest(), encode_action(*entry, seal_));
 }
@@ -536,16 +538,7 @@ bool DiskTier::remove(const EntryFile& file) {
 }
 
 TierStats DiskTier::stats() const {
-    TierStats s;
-    s.hits = counters_.hits.load(std::memory_order_relaxed);
-    s.misses = counters_.misses.load(std::memory_order_relaxed);
-    s.bytes_read = counters_.bytes_read.load(std::memory_order_relaxed);
-    s.bytes_written = counters_.bytes_written.load(std::memory_order_relaxed);
-    s.corrupt = counters_.corrupt.load(std::memory_order_relaxed);
-    s.evictions = counters_.evictions.load(std::memory_order_relaxed);
-    s.lock_waits = counters_.lock_waits.load(std::memory_order_relaxed);
-    s.errors = counters_.errors.load(std::memory_order_relaxed);
-    return s;
+    return counters_.snapshot();
 }
 
 } // namespace kcache::store

@@ -68,8 +68,8 @@ public:
     std::string_view name() const override { return "disk"; }
     ArtifactPtr get(const ContentKey& key) override;
     ArtifactPtr put(const ContentKey& key, ArtifactPtr artifact) override;
-    std::shared_ptr<const ActionEntry> get(const ActionKey& key) override;
-    void put(const std::shared_ptr<const ActionEntry>& entry) override;
+    ActionHit get(const ActionKey& key) override;
+    void put(const std::shared_ptr<const ActionEntry>& entry, const ArtifactPtr& content) override;
     std::unique_ptr<CompileLock> lock(const ContentKey& key) override;
     TierStats stats() const override;
 
@@ -124,11 +124,7 @@ private:
     std::mutex warned_mutex_;
     std::set<std::string> warned_;
 
-    struct Counters {
-        std::atomic<std::uint64_t> hits{0}, misses{0}, bytes_read{0}, bytes_written{0}, corrupt{0},
-            evictions{0}, lock_waits{0}, errors{0};
-    };
-    mutable Counters counters_;
+    TierCounters counters_;
 };
 
 } // namespace kcache::store

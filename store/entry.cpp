@@ -171,8 +171,9 @@ struct Unsealed {
     std::span<const std::uint8_t> body;
 };
 
-// Header and seal; the body is left to the caller.
-Unsealed open_entry(std::span<const std::uint8_t> bytes, const Seal& seal, std::string& error) {
+// Header and seal; the body is left to the caller. `bad_seal` says the seal rejected it.
+Unsealed open_entry(std::span<const std::uint8_t> bytes, const Seal& seal, std::string& error,
+                    bool& bad_seal) {
     Unsealed u;
     if (bytes.size() > kMaxEntryBytes) {
         error = "entry of " + std::to_string(bytes.size()) + " bytes is over the limit";
@@ -202,6 +203,7 @@ Unsealed open_entry(std::span<const std::uint8_t> bytes, const Seal& seal, std::
         return u;
     }
     if (sealing != (seal.is_mac() ? 1 : 0) || reserved != 0) {
+        bad_seal = reserved == 0;
         error = sealing == 1   ? "sealed with a MAC where a checksum is expected"
                 : sealing == 0 ? "sealed with a checksum where a MAC is required"
                                : "unknown seal " + std::to_string(sealing);
@@ -219,6 +221,7 @@ Unsealed open_entry(std::span<const std::uint8_t> bytes, const Seal& seal, std::
     for (std::size_t i = 0; i < kSealBytes; ++i)
         diff |= tag[i] ^ bytes[kHeaderBytes + body + i];
     if (diff != 0) {
+        bad_seal = true;
         error = seal.is_mac() ? "MAC mismatch" : "checksum mismatch";
         return u;
     }
@@ -319,7 +322,7 @@ Decoded<Value> decode_keyed(std::span<const std::uint8_t> bytes, const Seal& sea
                             std::uint8_t kind, const Key& expected, ReadKey read_key,
                             ReadValue read_value) {
     Decoded<Value> out;
-    Unsealed u = open_entry(bytes, seal, out.error);
+    Unsealed u = open_entry(bytes, seal, out.error, out.bad_seal);
     if (!out.error.empty())
         return out;
     if (u.kind != kind) {
@@ -357,6 +360,25 @@ std::array<std::uint8_t, 32> Seal::tag(std::span<const std::uint8_t> bytes) cons
     std::array<std::uint8_t, 32> out;
     llvm_blake3_hasher_finalize(&h, out.data(), out.size());
     return out;
+}
+
+Seal::MacKey Seal::key_from_secret(std::string_view secret) {
+    llvm_blake3_hasher h;
+    llvm_blake3_hasher_init_derive_key(&h, "kcache 2026-11 store entry MAC key");
+    llvm_blake3_hasher_update(&h, secret.data(), secret.size());
+    MacKey key;
+    llvm_blake3_hasher_finalize(&h, key.data(), key.size());
+    return key;
+}
+
+std::optional<std::size_t> entry_size(std::span<const std::uint8_t> bytes) {
+    if (bytes.size() < kHeaderBytes)
+        return std::nullopt;
+    Reader r(bytes.subspan(kHeaderBytes - 8, 8));
+    const std::uint64_t body = r.u64("body length");
+    if (body > bytes.size() - kHeaderBytes || kSealBytes > bytes.size() - kHeaderBytes - body)
+        return std::nullopt;
+    return static_cast<std::size_t>(kHeaderBytes + body + kSealBytes);
 }
 
 std::vector<std::uint8_t> encode_content(const ContentKey& key, const Artifact& a,
@@ -410,7 +432,7 @@ decode_action(std::span<const std::uint8_t> bytes, const ActionKey& expected, co
 
 Decoded<AnyEntry> decode_any(std::span<const std::uint8_t> bytes, const Seal& seal) {
     Decoded<AnyEntry> out;
-    Unsealed u = open_entry(bytes, seal, out.error);
+    Unsealed u = open_entry(bytes, seal, out.error, out.bad_seal);
     if (!out.error.empty())
         return out;
     Reader r(u.body);

@@ -41,6 +41,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kcache::store {
@@ -55,6 +56,8 @@ public:
     static Seal checksum() { return Seal(std::nullopt); }
     /// BLAKE3 keyed with a 32-byte secret (a MAC).
     static Seal mac(const MacKey& key) { return Seal(key); }
+    /// The MAC key for a secret of any length (BLAKE3's key derivation, with kcache's context).
+    static MacKey key_from_secret(std::string_view secret);
 
     bool is_mac() const { return key_.has_value(); }
     /// The 32-byte seal of `bytes`.
@@ -81,8 +84,15 @@ template <class T>
 struct Decoded {
     T value{};         ///< null / empty when rejected
     std::string error; ///< empty when accepted
+    /// Rejected by its seal: the wrong kind of seal, or a checksum or MAC that does not match
+    /// (with a MAC: not written by someone holding the key).
+    bool bad_seal = false;
     explicit operator bool() const { return error.empty(); }
 };
+
+/// The size of the entry that starts `bytes`, from its header (for values that hold two entries
+/// one after the other); nullopt when the header is incomplete or the size past `bytes`' end.
+std::optional<std::size_t> entry_size(std::span<const std::uint8_t> bytes);
 
 /// The content entry in `bytes`, accepted only if its seal matches and it is stored under
 /// exactly `expected` (every key field equal). The artifact's kind, arch and opt level are the

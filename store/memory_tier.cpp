@@ -78,20 +78,20 @@ ArtifactPtr MemoryTier::put(const ContentKey& key, ArtifactPtr artifact) {
     return artifact;
 }
 
-std::shared_ptr<const ActionEntry> MemoryTier::get(const ActionKey& key) {
+ActionHit MemoryTier::get(const ActionKey& key) {
     const Digest d = key.digest();
     std::lock_guard lock(mutex_);
     Item* item = find(d);
     if (!item || !item->action || !(item->action->key == key)) {
         ++stats_.misses;
-        return nullptr;
+        return {};
     }
     ++stats_.hits;
     stats_.bytes_read += item->bytes;
-    return item->action;
+    return {item->action, nullptr};
 }
 
-void MemoryTier::put(const std::shared_ptr<const ActionEntry>& entry) {
+void MemoryTier::put(const std::shared_ptr<const ActionEntry>& entry, const ArtifactPtr&) {
     if (!entry)
         return;
     const Digest d = entry->key.digest();

@@ -22,8 +22,8 @@ public:
     std::string_view name() const override { return "memory"; }
     ArtifactPtr get(const ContentKey& key) override;
     ArtifactPtr put(const ContentKey& key, ArtifactPtr artifact) override;
-    std::shared_ptr<const ActionEntry> get(const ActionKey& key) override;
-    void put(const std::shared_ptr<const ActionEntry>& entry) override;
+    ActionHit get(const ActionKey& key) override;
+    void put(const std::shared_ptr<const ActionEntry>& entry, const ArtifactPtr& content) override;
     TierStats stats() const override;
 
     /// Bytes held now.

@@ -43,6 +43,9 @@ constexpr TierCounter kTierCounters[] = {
     {"evictions", &TierStats::evictions},
     {"lock_waits", &TierStats::lock_waits},
     {"errors", &TierStats::errors},
+    {"rejected", &TierStats::rejected},
+    {"dropped", &TierStats::dropped},
+    {"backoffs", &TierStats::backoffs},
 };
 
 TierStats& tier_of(StoreStats& s, std::string_view name) {

@@ -7,6 +7,7 @@
 #include "store/canonical_ir.hpp"
 #include "store/disk_tier.hpp"
 #include "store/memory_tier.hpp"
+#include "store/redis_tier.hpp"
 
 namespace kcache::store {
 namespace {
@@ -49,7 +50,7 @@ public:
         try {
             for (auto it = store_.tiers_.rbegin(); it != store_.tiers_.rend(); ++it)
                 result = (*it)->put(key_, result);
-            store_.put_action(action_);
+            store_.put_action(action_, result);
             store_.published_.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::exception& e) {
             log().warn("kcache store: storing compiled code failed: {}", e.what());
@@ -76,22 +77,24 @@ Tier* Store::tier(std::string_view name) const {
 }
 
 ArtifactPtr Store::get_content(const ContentKey& key, std::size_t from) {
-    for (std::size_t i = from; i < tiers_.size(); ++i) {
-        ArtifactPtr a = tiers_[i]->get(key);
-        if (!a)
-            continue;
-        for (std::size_t j = i; j-- > 0;) // into the faster tiers; the fastest's object wins
-            a = tiers_[j]->put(key, a);
-        return a;
-    }
+    for (std::size_t i = from; i < tiers_.size(); ++i)
+        if (ArtifactPtr a = tiers_[i]->get(key))
+            return copy_up(key, std::move(a), i);
     return nullptr;
 }
 
-void Store::put_action(const std::shared_ptr<const ActionEntry>& entry) {
+ArtifactPtr Store::copy_up(const ContentKey& key, ArtifactPtr a, std::size_t found) {
+    for (std::size_t j = found; j-- > 0;) // into the faster tiers; the fastest's object wins
+        a = tiers_[j]->put(key, a);
+    return a;
+}
+
+void Store::put_action(const std::shared_ptr<const ActionEntry>& entry,
+                       const ArtifactPtr& content) {
     if (!entry)
         return;
     for (auto it = tiers_.rbegin(); it != tiers_.rend(); ++it)
-        (*it)->put(entry);
+        (*it)->put(entry, content);
 }
 
 ArtifactPtr Store::recall(const kernels::CompileInfo& info, kernels::Resolver& resolver) {
@@ -102,10 +105,11 @@ ArtifactPtr Store::recall(const kernels::CompileInfo& info, kernels::Resolver& r
         const CompileEnv& env = compile_env(info.spec);
         const ActionKey key{env, *source, info.mi->function().name(),
                             arg_types_of(info.mi->spec_types()), info.table->name()};
-        std::shared_ptr<const ActionEntry> entry;
+        ActionHit hit;
         std::size_t found = 0;
-        for (; found < tiers_.size() && !entry; ++found)
-            entry = tiers_[found]->get(key);
+        for (; found < tiers_.size() && !hit.entry; ++found)
+            hit = tiers_[found]->get(key);
+        const std::shared_ptr<const ActionEntry>& entry = hit.entry;
         if (!entry) {
             recall_misses_.fetch_add(1, std::memory_order_relaxed);
             return nullptr;
@@ -131,11 +135,13 @@ ArtifactPtr Store::recall(const kernels::CompileInfo& info, kernels::Resolver& r
                 return stale("another method for", d.function + "(" + d.arg_types + ")");
             chosen.push_back(mi);
         }
-        ArtifactPtr a = get_content(entry->content_key());
+        // A tier that keeps the content with the action (Redis: one round trip) gave it already.
+        ArtifactPtr a = hit.content ? copy_up(entry->content_key(), hit.content, found - 1)
+                                    : get_content(entry->content_key());
         if (!a)
             return stale("content missing:", entry->ir.hex());
         for (std::size_t i = 0; i + 1 < found; ++i)
-            tiers_[i]->put(entry);
+            tiers_[i]->put(entry, a);
         for (const MethodInstance* mi : chosen)
             resolver.depend(*mi);
         recalls_.fetch_add(1, std::memory_order_relaxed);
@@ -157,7 +163,7 @@ kernels::ArtifactStore::Probe Store::probe(llvm::Module& prepared, const kernels
         auto action = action_for(info, env, key.ir, dispatches);
         if (ArtifactPtr a = get_content(key)) {
             content_hits_.fetch_add(1, std::memory_order_relaxed);
-            put_action(action);
+            put_action(action, a);
             return {std::move(a), nullptr};
         }
         // Keep other processes from compiling it too, and look again: the one that held the
@@ -170,7 +176,7 @@ kernels::ArtifactStore::Probe Store::probe(llvm::Module& prepared, const kernels
             locks.push_back(std::move(lock));
             if (ArtifactPtr a = get_content(key, i)) {
                 content_hits_.fetch_add(1, std::memory_order_relaxed);
-                put_action(action);
+                put_action(action, a);
                 return {std::move(a), nullptr};
             }
         }
@@ -204,6 +210,8 @@ std::vector<std::unique_ptr<Tier>> make_tiers(const StoreConfig& config) {
         else
             log().warn("kcache store: the disk tier is off: {}", why);
     }
+    if (config.redis)
+        tiers.push_back(std::make_unique<RedisTier>(*config.redis));
     return tiers;
 }
 

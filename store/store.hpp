@@ -5,15 +5,17 @@
 // recall (before the build): the action entry for (entry method source, argument types, method
 // table, spec, toolchain) is looked up tier by tier. Each dispatch it records is redone through
 // the compilation's context — in its world, through its method table — and must choose a method
-// with the recorded source digest; then the content it names must be present. Only then are the
+// with the recorded source digest; then the content it names must be present (a tier that keeps
+// it with the action entry, Redis, returns both in one round trip). Only then are the
 // chosen method instances registered as the compilation's dependencies (as the build would
 // have), so the code instance has its backedges and a later redefinition invalidates it.
 // Anything else (a changed callee, a missing function, an ambiguity, a missing or corrupt
 // entry) is a miss and the build runs.
 //
 // probe (after prepare): the module is canonicalised (store/canonical_ir.hpp) and its content
-// key looked up tier by tier; a hit ends the compilation. On a miss each tier that can
-// (the disk) locks the key against other processes and is read again under the lock; then the
+// key looked up tier by tier; a hit ends the compilation. On a miss each tier that can (the
+// disk, against processes on this machine; Redis, against other machines) locks the key and is
+// read again under the lock; then the
 // compilation goes on and publish() stores the artifact in every tier, content before action.
 // A hit in a slower tier is copied into the faster ones; the memory tier hands out one Artifact
 // object per content key, so identical code is shared.
@@ -66,7 +68,9 @@ public:
 private:
     class Publish;
     ArtifactPtr get_content(const ContentKey& key, std::size_t from = 0);
-    void put_action(const std::shared_ptr<const ActionEntry>& entry);
+    /// `a`, found in tier `found`, stored in the faster tiers; the fastest's object.
+    ArtifactPtr copy_up(const ContentKey& key, ArtifactPtr a, std::size_t found);
+    void put_action(const std::shared_ptr<const ActionEntry>& entry, const ArtifactPtr& content);
 
     std::vector<std::unique_ptr<Tier>> tiers_;
     std::atomic<std::uint64_t> recalls_{0}, recall_misses_{0}, recall_stale_{0}, content_hits_{0},
@@ -74,7 +78,8 @@ private:
 };
 
 /// The tiers `config` asks for, fastest first: memory; then the disk when it is on and its
-/// directory is accepted (otherwise one warning says why it is off). New tiers register here.
+/// directory is accepted (otherwise one warning says why it is off); then Redis when
+/// KCACHE_REDIS named servers. New tiers register here.
 std::vector<std::unique_ptr<Tier>> make_tiers(const StoreConfig& config);
 
 /// The process's store, configured from the environment (StoreConfig::from_environment) the

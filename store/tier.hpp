@@ -1,5 +1,5 @@
-// A tier of the store: one place entries live (process memory, a local directory, later a
-// remote cache), behind one small interface so that the Store (store/store.hpp) can stack them,
+// A tier of the store: one place entries live (process memory, a local directory, a shared
+// Redis server), behind one small interface so that the Store (store/store.hpp) can stack them,
 // fastest first, and a new tier is one file pair plus a line in make_tiers (store/store.cpp).
 //
 // A tier answers get/put for content entries (compiled code, by ContentKey) and action entries
@@ -11,6 +11,7 @@
 #include "store/entry.hpp"
 #include "store/keys.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -26,6 +27,33 @@ struct TierStats {
     std::uint64_t evictions = 0;     ///< entries removed to stay under the size cap
     std::uint64_t lock_waits = 0;    ///< compile locks that were held by someone else
     std::uint64_t errors = 0;        ///< I/O failures (each a warning, never a failure)
+    // Remote tiers:
+    std::uint64_t rejected = 0; ///< values whose MAC did not verify (or that had none)
+    std::uint64_t dropped = 0;  ///< uploads dropped: the queue was full or the server backing off
+    std::uint64_t backoffs = 0; ///< operations skipped because their server was backing off
+};
+
+/// TierStats as counters that a tier's threads bump concurrently (relaxed: statistics, not
+/// synchronisation).
+struct TierCounters {
+    std::atomic<std::uint64_t> hits{0}, misses{0}, bytes_read{0}, bytes_written{0}, corrupt{0},
+        evictions{0}, lock_waits{0}, errors{0}, rejected{0}, dropped{0}, backoffs{0};
+
+    TierStats snapshot() const {
+        constexpr auto relaxed = std::memory_order_relaxed;
+        return {hits.load(relaxed),          misses.load(relaxed),  bytes_read.load(relaxed),
+                bytes_written.load(relaxed), corrupt.load(relaxed), evictions.load(relaxed),
+                lock_waits.load(relaxed),    errors.load(relaxed),  rejected.load(relaxed),
+                dropped.load(relaxed),       backoffs.load(relaxed)};
+    }
+};
+
+/// An action entry, and the content it names when the tier keeps the two together (so that a
+/// recall is one lookup); otherwise `content` is null and the caller looks it up by
+/// entry->content_key().
+struct ActionHit {
+    std::shared_ptr<const ActionEntry> entry;
+    ArtifactPtr content;
 };
 
 /// Held while a compilation runs, so that other processes sharing the tier wait for its result
@@ -49,9 +77,12 @@ public:
     /// one it already held if any (so that identical code stays one object), else `artifact`.
     virtual ArtifactPtr put(const ContentKey& key, ArtifactPtr artifact) = 0;
 
-    /// The action entry stored under exactly `key`, or nullptr.
-    virtual std::shared_ptr<const ActionEntry> get(const ActionKey& key) = 0;
-    virtual void put(const std::shared_ptr<const ActionEntry>& entry) = 0;
+    /// The action entry stored under exactly `key` (entry null when there is none), and its
+    /// content when this tier has it at hand.
+    virtual ActionHit get(const ActionKey& key) = 0;
+    /// Stores `entry`; `content` is the artifact it names (a tier may keep them together).
+    virtual void put(const std::shared_ptr<const ActionEntry>& entry,
+                     const ArtifactPtr& content) = 0;
 
     /// A lock other processes sharing this tier respect for compiling `key`, taken within the
     /// tier's timeout; nullptr when the tier has none, cannot take it, or timed out (the caller

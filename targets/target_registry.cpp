@@ -2,12 +2,12 @@
 
 #include "core/errors.hpp"
 #include "core/excerpt.hpp"
+#include "core/named_registry.hpp"
 #include "targets/amdgpu_target.hpp"
 #include "targets/host_target.hpp"
 #include "targets/nvptx_target.hpp"
 
 #include <mutex>
-#include <shared_mutex>
 
 namespace kcache {
 
@@ -25,11 +25,7 @@ struct TargetEntry {
 namespace {
 
 using detail::TargetEntry;
-
-struct Registry {
-    std::shared_mutex mutex;
-    std::vector<std::unique_ptr<TargetEntry>> entries; // never shrinks: kinds point into it
-};
+using Registry = NamedRegistry<TargetEntry>;
 
 // Leaked on purpose: kinds and targets stay valid for static destructors running at exit.
 Registry& bare_registry() {
@@ -42,15 +38,6 @@ Registry& registry() {
     static std::once_flag builtins;
     std::call_once(builtins, [] { register_builtin_targets(); });
     return bare_registry();
-}
-
-bool valid_name(std::string_view name) {
-    if (name.empty() || name.size() > 32)
-        return false;
-    for (char c : name)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    return true;
 }
 
 } // namespace
@@ -99,20 +86,12 @@ const Target& TargetKind::target() const {
 namespace {
 
 TargetKind add_to(Registry& r, std::string name, TargetFactory create) {
-    if (!valid_name(name))
-        throw InvalidArgumentError("target name '" + excerpt(name) +
-                                   "' is not 1..32 lowercase letters, digits, '_' or '-'");
     if (!create)
-        throw InvalidArgumentError("target '" + name + "' registered without a factory");
-    std::unique_lock lock(r.mutex);
-    for (const auto& e : r.entries)
-        if (e->name == name)
-            throw InvalidArgumentError("target '" + name + "' is already registered");
+        throw InvalidArgumentError("target '" + excerpt(name) + "' registered without a factory");
     auto entry = std::make_unique<TargetEntry>();
     entry->name = std::move(name);
     entry->create = std::move(create);
-    r.entries.push_back(std::move(entry));
-    return r.entries.back()->kind();
+    return r.add(std::move(entry), "target").kind();
 }
 
 } // namespace
@@ -122,28 +101,19 @@ TargetKind TargetRegistry::add(std::string name, TargetFactory create) {
 }
 
 TargetKind TargetRegistry::find(std::string_view name) {
-    Registry& r = registry();
-    std::shared_lock lock(r.mutex);
-    for (const auto& e : r.entries)
-        if (e->name == name)
-            return e->kind();
-    return TargetKind();
+    const TargetEntry* e = registry().find(name);
+    return e ? e->kind() : TargetKind();
 }
 
 std::vector<TargetKind> TargetRegistry::all() {
-    Registry& r = registry();
-    std::shared_lock lock(r.mutex);
     std::vector<TargetKind> out;
-    for (const auto& e : r.entries)
+    for (const TargetEntry* e : registry().all())
         out.push_back(e->kind());
     return out;
 }
 
 std::string TargetRegistry::names() {
-    std::string s;
-    for (TargetKind k : all())
-        s += (s.empty() ? "" : ", ") + std::string(k.name());
-    return s;
+    return registry().names();
 }
 
 void register_builtin_targets() {

@@ -15,6 +15,7 @@
 #include "runtime/buffer.hpp"
 #include "runtime/device_registry.hpp"
 #include "runtime/host_device.hpp"
+#include "runtime/kernel_handle.hpp"
 #include "runtime/runtime.hpp"
 #include "targets/target_registry.hpp"
 
@@ -119,7 +120,14 @@ TEST(Extension, LibraryKernelsRunOnTheRegisteredDevices) {
         for (double v : x64)
             sum += v;
         EXPECT_DOUBLE_EQ(out.to_vector()[0], sum);
-        EXPECT_EQ(dev.launches(), launched + 3);
+        // Through a call-site handle: the same module, the same layout.
+        auto saxpy = rt.kernel<float, float*, float*, std::int32_t>(dev, Function::named("saxpy"));
+        runtime::DeviceBuffer<float> hy(dev, y);
+        saxpy({blocks_for(n, 128), 128}, -1.0f, dx, hy, std::int32_t(n));
+        r = hy.to_vector();
+        for (std::size_t i = 0; i < n; ++i)
+            ASSERT_FLOAT_EQ(r[i], std::fma(-1.0f, x[i], y[i])) << i;
+        EXPECT_EQ(dev.launches(), launched + 4);
     }
     EXPECT_EQ(rt.loaded_modules(rt.device(0)), 3u);
     EXPECT_EQ(rt.loaded_modules(rt.device(1)), 3u);

@@ -1,6 +1,7 @@
 // Eviction: redefining a callee (or shadowing it in an overlay) unloads the modules compiled
-// from it once their launches are done, the next launch loads the new code, unrelated kernels
-// stay loaded; concurrent launches during redefinitions always run one consistent definition.
+// from it once their launches (through launch() or a kernel handle) are done, the next launch loads
+// the new code, unrelated kernels stay loaded; concurrent launches during redefinitions always run
+// one consistent definition.
 #include "test_support.hpp"
 
 #include "kernels/library.hpp"
@@ -8,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -109,34 +111,10 @@ TEST(Eviction, OverlayShadowingTheLibraryMuladdReloadsSaxpy) {
     EXPECT_EQ(rt.stats().loads, 3u); // saxpy again; fill not reloaded
 }
 
-// `spin(started::Ptr{Int32}, go::Ptr{Int32}, out::Ptr{Float32})`: started[0] = 1, waits until
-// go[0] != 0, then out[0] = helper(1).
-kernels::GeneratorFn spin_then_call(const Function& helper) {
-    return [&helper](kernels::GenContext& g) {
-        llvm::LLVMContext& c = g.context();
-        llvm::Function* fn = &g.function();
-        auto* entry = llvm::BasicBlock::Create(c, "entry", fn);
-        auto* loop = llvm::BasicBlock::Create(c, "loop", fn);
-        auto* done = llvm::BasicBlock::Create(c, "done", fn);
-        llvm::IRBuilder<> b(entry);
-        auto* i32 = b.getInt32Ty();
-        auto* st = b.CreateStore(b.getInt32(1), fn->getArg(0));
-        st->setAtomic(llvm::AtomicOrdering::SequentiallyConsistent);
-        st->setAlignment(llvm::Align(4));
-        b.CreateBr(loop);
-        b.SetInsertPoint(loop);
-        auto* v = b.CreateAlignedLoad(i32, fn->getArg(1), llvm::Align(4));
-        v->setAtomic(llvm::AtomicOrdering::SequentiallyConsistent);
-        b.CreateCondBr(b.CreateICmpNE(v, b.getInt32(0)), done, loop);
-        b.SetInsertPoint(done);
-        llvm::Value* r =
-            g.call(b, helper, {{Float32(), llvm::ConstantFP::get(b.getFloatTy(), 1.0)}});
-        b.CreateStore(r, fn->getArg(2));
-        b.CreateRetVoid();
-    };
-}
+// Through Runtime::launch, or through a KernelHandle (true).
+class DeferredEviction : public ::testing::TestWithParam<bool> {};
 
-TEST(Eviction, DeferredUntilTheInFlightLaunchHasFinished) {
+TEST_P(DeferredEviction, UntilTheInFlightLaunchHasFinished) {
     Fixture fx;
     Function& spin = Function::define(unique("spin"));
     kernels::add_generator(fx.table, spin, Signature({Ptr(Int32()), Ptr(Int32()), Ptr(Float32())}),
@@ -146,8 +124,17 @@ TEST(Eviction, DeferredUntilTheInFlightLaunchHasFinished) {
     runtime::Runtime rt(compiler, {dev});
     DeviceBuffer<I32> started(*dev, std::vector<I32>{0}), go(*dev, std::vector<I32>{0});
     DeviceBuffer<float> out(*dev, 1);
+    std::optional<runtime::KernelHandle<I32*, I32*, float*>> handle;
+    if (GetParam())
+        handle.emplace(rt.kernel<I32*, I32*, float*>(*dev, spin));
+    auto launch = [&] {
+        if (handle)
+            (*handle)({1, 1}, started, go, out);
+        else
+            rt.launch(*dev, spin, {1, 1}, started, go, out);
+    };
 
-    std::thread launcher([&] { rt.launch(*dev, spin, {1, 1}, started, go, out); });
+    std::thread launcher(launch);
     while (std::atomic_ref<I32>(*started.data()).load() == 0)
         std::this_thread::yield();
     fx.redefine_helper(100.0f); // the spinning launch still uses the old module
@@ -160,13 +147,17 @@ TEST(Eviction, DeferredUntilTheInFlightLaunchHasFinished) {
     EXPECT_EQ(out.to_vector()[0], 2.0f); // old definition, consistently
     EXPECT_EQ(rt.pending_unloads(), 0u);
     EXPECT_EQ(rt.stats().evictions, 1u);
-    EXPECT_EQ(rt.stats().deferred_evictions, 1u);
+    EXPECT_EQ(rt.stats().deferred_evictions, 1u); // by the launch's completion
     EXPECT_EQ(dev->loaded_modules(), 0u);
 
     std::atomic_ref<I32>(*started.data()).store(0);
-    rt.launch(*dev, spin, {1, 1}, started, go, out); // go is set: returns at once
+    launch(); // go is set: returns at once, with the new code
     EXPECT_EQ(out.to_vector()[0], 101.0f);
 }
+
+INSTANTIATE_TEST_SUITE_P(Eviction, DeferredEviction, ::testing::Bool(), [](const auto& info) {
+    return std::string(info.param ? "ThroughAHandle" : "ThroughLaunch");
+});
 
 TEST(Eviction, ConcurrentLaunchesWhileACalleeIsRedefined) {
     Fixture fx;

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,6 +75,17 @@ std::set<CUfunc_st*> functions;
 std::set<CUstream_st*> streams;
 std::set<CUevent_st*> events;
 std::map<CUdeviceptr, std::unique_ptr<unsigned char[]>> allocations;
+// Owners of every stream, module and function ever made: handles stay valid (and recognisably
+// stale) after they are destroyed or unloaded, as the sets above say, and nothing leaks at exit.
+std::deque<std::unique_ptr<CUstream_st>> kept_streams;
+std::deque<std::unique_ptr<CUmod_st>> kept_modules;
+std::deque<std::unique_ptr<CUfunc_st>> kept_functions;
+
+template <class T>
+T* keep(std::deque<std::unique_ptr<T>>& owner, std::unique_ptr<T> object) {
+    owner.push_back(std::move(object));
+    return owner.back().get();
+}
 
 CUstream_st* stream_of(CUstream s) {
     return s ? s : &legacy_stream;
@@ -392,7 +404,7 @@ CUresult CUDAAPI cuStreamCreate(CUstream* s, unsigned int) {
     CUctx_st* ctx = nullptr;
     if (CUresult r = enter_context(&ctx))
         return r;
-    *s = new CUstream_st{ctx};
+    *s = keep(kept_streams, std::make_unique<CUstream_st>(CUstream_st{ctx}));
     streams.insert(*s);
     return CUDA_SUCCESS;
 }
@@ -511,7 +523,7 @@ CUresult CUDAAPI cuModuleLoadDataEx(CUmodule* m, const void* image, unsigned int
             return CUDA_ERROR_INVALID_PTX;
         }
     }
-    auto* mod = new CUmod_st{ctx, std::move(copy)};
+    auto* mod = keep(kept_modules, std::make_unique<CUmod_st>(CUmod_st{ctx, std::move(copy)}));
     modules.insert(mod);
     *m = mod;
     ++control.module_loads;
@@ -542,7 +554,7 @@ CUresult CUDAAPI cuModuleGetFunction(CUfunction* f, CUmodule m, const char* name
         return CUDA_ERROR_INVALID_HANDLE;
     if (!*name || m->image.find(name) == std::string::npos)
         return CUDA_ERROR_NOT_FOUND;
-    auto* fn = new CUfunc_st{m, name};
+    auto* fn = keep(kept_functions, std::make_unique<CUfunc_st>(CUfunc_st{m, name}));
     functions.insert(fn);
     *f = fn;
     return CUDA_SUCCESS;

@@ -284,6 +284,32 @@ TEST_F(FakeDriver, ALaunchThatHitsDoesNotAllocate) {
     EXPECT_EQ(s.rt.stats().hits, 201u);
 }
 
+// The same through a kernel handle; a redefinition then retires its module on the GPU too.
+TEST_F(FakeDriver, ALaunchThroughAHandleDoesNotAllocateAndRedefinitionReloads) {
+    Scene s(device());
+    auto stream = s.dev->create_stream();
+    const auto user = s.rt.kernel<float*, I32>(*s.dev, s.user);
+    EXPECT_EQ(ctl_->module_loads, 1); // loaded when the handle was made
+    user({2, 32}, s.out, 64);
+    user({2, 32, 80 * 1024, stream.get()}, s.out, 64); // opt in
+    const std::size_t before = thread_allocations();
+    for (int i = 0; i < 100; ++i) {
+        user({2, 32}, s.out, 64);
+        user({2, 32, 80 * 1024, stream.get()}, s.out, 64);
+    }
+    EXPECT_EQ(thread_allocations() - before, 0u);
+    EXPECT_EQ(ctl_->launches, 202);
+    EXPECT_EQ(s.rt.stats().hits, 202u);
+
+    s.redefine(2.0f);
+    user({2, 32}, s.out, 64);
+    s.gpu().wait_for_unloads();
+    EXPECT_EQ(ctl_->module_loads, 2);
+    EXPECT_EQ(ctl_->module_unloads, 1);
+    EXPECT_EQ(ctl_->unsafe_unloads, 0);
+    EXPECT_EQ(s.rt.stats().misses, 1u);
+}
+
 TEST_F(FakeDriver, AStreamOrModuleOfAnotherDeviceIsAClearError) {
     ctl_->device_count = 2;
     auto found = runtime::DeviceRegistry::discover(DeviceKind::cuda());
@@ -521,22 +547,26 @@ INSTANTIATE_TEST_SUITE_P(CreateOrRecord, FakeDriverEvents, ::testing::Bool(), []
     return std::string(info.param ? "EventCreate" : "EventRecord");
 });
 
-// Launches from several threads on their own streams while the callee is redefined: every module
-// is unloaded, and none while work that uses it is queued.
+// Launches from several threads on their own streams (half through one kernel handle) while the
+// callee is redefined: every module is unloaded, and none while work that uses it is queued.
 TEST_F(FakeDriver, ConcurrentLaunchesAndRedefinitionsNeverUnloadUnderWork) {
     Scene s(device());
+    const auto user = s.rt.kernel<float*, I32>(*s.dev, s.user);
     HoldWork hold;
     constexpr int kThreads = 4, kRedefinitions = 5;
     std::atomic<bool> stop{false};
     std::atomic<int> errors{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t)
-        threads.emplace_back([&] {
+        threads.emplace_back([&, t] {
             try {
                 auto stream = s.dev->create_stream();
                 DeviceBuffer<float> out(*s.dev, 64);
                 while (!stop.load())
-                    s.rt.launch(*s.dev, s.user, {2, 32, 0, stream.get()}, out, I32(64));
+                    if (t % 2)
+                        user({2, 32, 0, stream.get()}, out, I32(64));
+                    else
+                        s.rt.launch(*s.dev, s.user, {2, 32, 0, stream.get()}, out, I32(64));
             } catch (const std::exception& e) {
                 ADD_FAILURE() << e.what();
                 errors.fetch_add(1);

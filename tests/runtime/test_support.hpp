@@ -128,6 +128,33 @@ inline kernels::GeneratorFn store_callee(const Function& callee) {
     };
 }
 
+/// `spin(started::Ptr{Int32}, go::Ptr{Int32}, out::Ptr{Float32})`: started[0] = 1, waits until
+/// go[0] != 0, then out[0] = helper(1): a launch that stays in flight until the test lets it go.
+inline kernels::GeneratorFn spin_then_call(const Function& helper) {
+    return [&helper](kernels::GenContext& g) {
+        llvm::LLVMContext& c = g.context();
+        llvm::Function* fn = &g.function();
+        auto* entry = llvm::BasicBlock::Create(c, "entry", fn);
+        auto* loop = llvm::BasicBlock::Create(c, "loop", fn);
+        auto* done = llvm::BasicBlock::Create(c, "done", fn);
+        llvm::IRBuilder<> b(entry);
+        auto* i32 = b.getInt32Ty();
+        auto* st = b.CreateStore(b.getInt32(1), fn->getArg(0));
+        st->setAtomic(llvm::AtomicOrdering::SequentiallyConsistent);
+        st->setAlignment(llvm::Align(4));
+        b.CreateBr(loop);
+        b.SetInsertPoint(loop);
+        auto* v = b.CreateAlignedLoad(i32, fn->getArg(1), llvm::Align(4));
+        v->setAtomic(llvm::AtomicOrdering::SequentiallyConsistent);
+        b.CreateCondBr(b.CreateICmpNE(v, b.getInt32(0)), done, loop);
+        b.SetInsertPoint(done);
+        llvm::Value* r =
+            g.call(b, helper, {{types::Float32(), llvm::ConstantFP::get(b.getFloatTy(), 1.0)}});
+        b.CreateStore(r, fn->getArg(2));
+        b.CreateRetVoid();
+    };
+}
+
 /// `user(out::Ptr{Float32}, n::Int32)`: out[i] = helper(Float32(i)), with `helper(x) = x + c`, in
 /// an overlay of the global table of its own (the library's kernels stay visible): redefining the
 /// helper evicts the kernel's modules.

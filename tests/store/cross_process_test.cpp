@@ -36,13 +36,6 @@ protected:
     TempDir scratch_{"scratch"};
 };
 
-std::vector<float> sums(float cf, float cg) {
-    std::vector<float> v;
-    for (int i = 0; i < 4; ++i)
-        v.push_back((float(i) + cf) + (float(i) + cg));
-    return v;
-}
-
 TEST_F(CrossProcess, TheNextProcessRunsTheNewCodeOfAChangedCallee) {
     TempDir dir("scenario");
     struct Step {

@@ -21,32 +21,6 @@ namespace {
 using namespace store;
 using kernels::Digest;
 
-ContentKey key_n(int n) {
-    ContentKey k{compile_env({TargetKind::host(), "", 2}), Digest{}};
-    k.ir.bytes[0] = static_cast<std::uint8_t>(n);
-    k.ir.bytes[1] = static_cast<std::uint8_t>(n >> 8);
-    return k;
-}
-
-ArtifactPtr artifact_n(int n, std::size_t size = 2000) {
-    auto a = std::make_shared<Artifact>();
-    a->kind = TargetKind::host();
-    a->format = "object";
-    a->kernel_symbol = "kcache_kernel";
-    a->bytes.assign(size, static_cast<std::uint8_t>(n));
-    return a;
-}
-
-std::shared_ptr<const ActionEntry> action_n(int n) {
-    auto e = std::make_shared<ActionEntry>();
-    e->key =
-        ActionKey{compile_env({TargetKind::host(), "", 2}), Digest{}, "f", "Float32", "global"};
-    e->key.entry_source.bytes[0] = static_cast<std::uint8_t>(n);
-    e->ir = key_n(n).ir;
-    e->dispatches.push_back({"g", "Float32", "global", Digest{}});
-    return e;
-}
-
 fs::path file_of(const fs::path& root, bool action, const Digest& d) {
     const std::string hex = d.hex();
     return root / "v1" / (action ? "ac" : "cas") / hex.substr(0, 2) / hex;
@@ -94,7 +68,7 @@ TEST(DiskTier, LayoutPermissionsAndARoundTripAcrossInstances) {
     {
         auto t = open_tier(root);
         t->put(key_n(1), artifact_n(1));
-        t->put(action_n(1));
+        t->put(action_n(1), artifact_n(1));
         EXPECT_GT(t->stats().bytes_written, 2000u);
     }
     for (const fs::path& dir : {tmp.path() / "a", root, root / "v1", root / "v1" / "cas",
@@ -112,8 +86,9 @@ TEST(DiskTier, LayoutPermissionsAndARoundTripAcrossInstances) {
     ASSERT_TRUE(a);
     EXPECT_EQ(a->bytes, artifact_n(1)->bytes);
     auto e = fresh->get(action_n(1)->key);
-    ASSERT_TRUE(e);
-    EXPECT_EQ(*e, *action_n(1));
+    ASSERT_TRUE(e.entry);
+    EXPECT_EQ(*e.entry, *action_n(1));
+    EXPECT_EQ(e.content, nullptr) << "the disk tier keeps content apart";
     EXPECT_EQ(fresh->get(key_n(2)), nullptr);
     EXPECT_EQ(fresh->stats().hits, 2u);
     EXPECT_EQ(fresh->stats().misses, 1u);
@@ -221,7 +196,7 @@ TEST(DiskTier, OverTheCapItEvictsLeastRecentlyUsedActionsFirstDownToNinetyPercen
     auto big = open_tier(tmp.path());
     for (int i = 0; i < 6; ++i)
         big->put(key_n(i), artifact_n(i));
-    big->put(action_n(9));
+    big->put(action_n(9), artifact_n(9));
     const std::uint64_t s = size_of_file(file_of(tmp.path(), false, key_n(0).digest()));
     const fs::path action = file_of(tmp.path(), true, action_n(9)->key.digest());
     const std::uint64_t a = size_of_file(action);

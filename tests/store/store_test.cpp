@@ -19,14 +19,6 @@ using namespace types;
 const TargetSpec kHost{TargetKind::host(), "", 2};
 const Type kTT = Type::tuple({Ptr(Float32()), Int32()});
 
-// out[i] = f(i) + g(i) for i in 0..3, with f = x + cf, g = x + cg.
-std::vector<float> expected(float cf, float cg) {
-    std::vector<float> v;
-    for (int i = 0; i < 4; ++i)
-        v.push_back((float(i) + cf) + (float(i) + cg));
-    return v;
-}
-
 struct Twins {
     MethodTable& table = fresh_table("twins");
     Function &f1 = Function::define(unique("f")), &f2 = Function::define(unique("f"));
@@ -62,8 +54,8 @@ TEST(Store, IdenticalBodiesCompileOncePerSpecAndShareOneArtifact) {
     EXPECT_EQ(store->stats().published, 2u);
     EXPECT_NE(n1->ptx.find(".entry kcache_kernel"), std::string::npos);
 
-    EXPECT_EQ(run_on_host(kc, t.k1, 4), expected(1, 2));
-    EXPECT_EQ(run_on_host(kc, t.k2, 4), expected(1, 2));
+    EXPECT_EQ(run_on_host(kc, t.k1, 4), sums(1, 2));
+    EXPECT_EQ(run_on_host(kc, t.k2, 4), sums(1, 2));
 }
 
 TEST(Store, SharedCodeIsOneModuleUnloadedWithItsLastUserAndRedefinitionsBackComeFromTheStore) {
@@ -77,8 +69,8 @@ TEST(Store, SharedCodeIsOneModuleUnloadedWithItsLastUserAndRedefinitionsBackCome
         rt.launch(*host, k, {1, 32}, out, std::int32_t(4));
         return out.to_vector();
     };
-    EXPECT_EQ(run(t.k1), expected(1, 2));
-    EXPECT_EQ(run(t.k2), expected(1, 2));
+    EXPECT_EQ(run(t.k1), sums(1, 2));
+    EXPECT_EQ(run(t.k2), sums(1, 2));
     EXPECT_EQ(rt.stats().loads, 1u) << "two kernels, one module";
     EXPECT_EQ(rt.loaded_modules(*host), 1u);
 
@@ -86,52 +78,32 @@ TEST(Store, SharedCodeIsOneModuleUnloadedWithItsLastUserAndRedefinitionsBackCome
     add_adder(t.table, t.f1, 5.0f);
     EXPECT_EQ(rt.stats().evictions, 0u);
     EXPECT_EQ(rt.loaded_modules(*host), 1u);
-    EXPECT_EQ(run(t.k2), expected(1, 2));
-    EXPECT_EQ(run(t.k1), expected(5, 2));
+    EXPECT_EQ(run(t.k2), sums(1, 2));
+    EXPECT_EQ(run(t.k1), sums(5, 2));
     EXPECT_EQ(rt.stats().loads, 2u);
 
     // Invalidating the other unloads it.
     add_adder(t.table, t.f2, 7.0f);
     EXPECT_EQ(rt.stats().evictions, 1u);
     EXPECT_EQ(rt.loaded_modules(*host), 1u);
-    EXPECT_EQ(run(t.k2), expected(7, 2));
+    EXPECT_EQ(run(t.k2), sums(7, 2));
 
     // A -> B -> A: invalidated as always, but the code comes from the store, not from codegen.
     const auto published = store->stats().published;
     const auto optimize = kc.stats().optimize;
     add_adder(t.table, t.f1, 1.0f);
     EXPECT_EQ(rt.stats().evictions, 2u);
-    EXPECT_EQ(run(t.k1), expected(1, 2));
+    EXPECT_EQ(run(t.k1), sums(1, 2));
     EXPECT_EQ(store->stats().published, published);
     EXPECT_EQ(kc.stats().optimize, optimize);
 
     // A callee redefinition that leaves the caller's code as it is: recompiled from the store.
     add_ir_adder(t.table, t.g1, 2.0f);
     EXPECT_EQ(kc.lookup(t.k1, kTT, kHost), nullptr) << "invalidated as always";
-    EXPECT_EQ(run(t.k1), expected(1, 2));
+    EXPECT_EQ(run(t.k1), sums(1, 2));
     EXPECT_EQ(store->stats().published, published);
     EXPECT_EQ(kc.stats().optimize, optimize);
 }
-
-struct Chain {
-    MethodTable& table = MethodTable::create_overlay(unique("chain"));
-    Function& f = Function::define(unique("f"));
-    Function& g = Function::define(unique("g"));
-    Function& k = Function::define(unique("k"));
-    Chain() {
-        add_adder(MethodTable::global(), f, 1.0f);
-        add_ir_adder(MethodTable::global(), g, 2.0f);
-        add_sum_kernel(MethodTable::global(), k, f, g);
-    }
-};
-
-// A compiler whose cache goes through `table`, recalling from `store`.
-struct Compiler {
-    Compiler(MethodTable& table, store::Store& store)
-        : cache(unique("recall"), table), compiler(cache, &store) {}
-    kernels::KernelCache cache;
-    kernels::KernelCompiler compiler;
-};
 
 TEST(ActionCache, ARecallBuildsNothingAndStillInvalidatesOnEveryKindOfChange) {
     auto store = memory_store();
@@ -143,18 +115,18 @@ TEST(ActionCache, ARecallBuildsNothingAndStillInvalidatesOnEveryKindOfChange) {
         {"more specific method",
          [](Chain& c) { add_float_adder(MethodTable::global(), c.f, 1000.0f); }},
     };
-    const std::vector<std::vector<float>> after = {expected(10, 2), expected(1, 20),
-                                                   expected(100, 2), expected(1000, 2)};
+    const std::vector<std::vector<float>> after = {sums(10, 2), sums(1, 20), sums(100, 2),
+                                                   sums(1000, 2)};
     for (std::size_t i = 0; i < changes.size(); ++i) {
         SCOPED_TRACE(changes[i].first);
         Chain c; // fresh functions: their first compile records an action entry
         {
             Compiler build(c.table, *store);
-            EXPECT_EQ(run_on_host(build.compiler, c.k, 4), expected(1, 2));
+            EXPECT_EQ(run_on_host(build.compiler, c.k, 4), sums(1, 2));
         }
         Compiler warm(c.table, *store);
         const auto recalls = store->stats().recalls;
-        EXPECT_EQ(run_on_host(warm.compiler, c.k, 4), expected(1, 2));
+        EXPECT_EQ(run_on_host(warm.compiler, c.k, 4), sums(1, 2));
         EXPECT_EQ(store->stats().recalls, recalls + 1);
         EXPECT_EQ(warm.compiler.stats().build.count(), 0) << "no IR built";
         EXPECT_EQ(warm.compiler.stats().recalls, 1u);
@@ -204,7 +176,7 @@ TEST(ActionCache, AnActionWhoseContentIsGoneIsAMiss) {
     fs::permissions(dir.path() / "v1" / "cas", fs::perms::owner_all);
     auto store = make_store(dir.path());
     Compiler second(c.table, *store);
-    EXPECT_EQ(run_on_host(second.compiler, c.k, 4), expected(1, 2));
+    EXPECT_EQ(run_on_host(second.compiler, c.k, 4), sums(1, 2));
     EXPECT_EQ(store->stats().recalls, 0u);
     EXPECT_EQ(store->stats().recall_stale, 1u);
     EXPECT_EQ(store->stats().published, 1u);

@@ -1,5 +1,6 @@
 #include "store_util.hpp"
 
+#include "../kernels/test_util.hpp"
 #include "kernels/emit.hpp"
 #include "kernels/ir_method.hpp"
 #include "runtime/host_device.hpp"
@@ -37,6 +38,32 @@ std::unique_ptr<store::Store> make_store(const fs::path& dir, std::uint64_t max_
         throw std::runtime_error("the disk tier did not open: " + why);
     tiers.push_back(std::move(disk));
     return std::make_unique<store::Store>(std::move(tiers));
+}
+
+store::ContentKey key_n(int n) {
+    store::ContentKey k{store::compile_env({TargetKind::host(), "", 2}), kernels::Digest{}};
+    k.ir.bytes[0] = static_cast<std::uint8_t>(n);
+    k.ir.bytes[1] = static_cast<std::uint8_t>(n >> 8);
+    return k;
+}
+
+store::ArtifactPtr artifact_n(int n, std::size_t size) {
+    auto a = std::make_shared<Artifact>();
+    a->kind = TargetKind::host();
+    a->format = "object";
+    a->kernel_symbol = "kcache_kernel";
+    a->bytes.assign(size, static_cast<std::uint8_t>(n));
+    return a;
+}
+
+std::shared_ptr<const store::ActionEntry> action_n(int n) {
+    auto e = std::make_shared<store::ActionEntry>();
+    e->key = store::ActionKey{store::compile_env({TargetKind::host(), "", 2}), kernels::Digest{},
+                              "f", "Float32", "global"};
+    e->key.entry_source.bytes[0] = static_cast<std::uint8_t>(n);
+    e->ir = key_n(n).ir;
+    e->dispatches.push_back({"g", "Float32", "global", kernels::Digest{}});
+    return e;
 }
 
 std::unique_ptr<store::Store> memory_store() {
@@ -105,6 +132,13 @@ Method& add_sum_kernel(MethodTable& table, Function& k, const Function& f, const
                                   version);
 }
 
+std::vector<float> sums(float cf, float cg) {
+    std::vector<float> v;
+    for (int i = 0; i < 4; ++i)
+        v.push_back((float(i) + cf) + (float(i) + cg));
+    return v;
+}
+
 std::vector<float> run_on_host(kernels::KernelCompiler& compiler, const Function& k, int n) {
     static auto host = std::make_shared<runtime::HostDevice>(runtime::HostDeviceOptions{1});
     runtime::Runtime rt(compiler, {host});
@@ -112,6 +146,17 @@ std::vector<float> run_on_host(kernels::KernelCompiler& compiler, const Function
     rt.launch(*host, k, {1, 32}, out, std::int32_t(n));
     return out.to_vector();
 }
+
+Chain::Chain()
+    : table(MethodTable::create_overlay(unique("chain"))), f(Function::define(unique("f"))),
+      g(Function::define(unique("g"))), k(Function::define(unique("k"))) {
+    add_adder(MethodTable::global(), f, 1.0f);
+    add_ir_adder(MethodTable::global(), g, 2.0f);
+    add_sum_kernel(MethodTable::global(), k, f, g);
+}
+
+Compiler::Compiler(MethodTable& table, store::Store& store)
+    : cache(unique("recall"), table), compiler(cache, &store) {}
 
 Scenario::Scenario(const std::string& variant)
     : table(MethodTable::create_overlay("kcache.test.scenario")), f(Function::define("scenario_f")),

@@ -36,6 +36,12 @@ private:
 std::unique_ptr<store::Store>
 make_store(const fs::path& dir, std::uint64_t max_size = std::uint64_t(1) << 30,
            std::chrono::milliseconds lock_timeout = std::chrono::seconds(120));
+/// Entries for the tiers' own tests: content key n (a host spec), an artifact of `size` bytes
+/// of n, and an action entry (function f, one dispatch) naming content n.
+store::ContentKey key_n(int n);
+store::ArtifactPtr artifact_n(int n, std::size_t size = 2000);
+std::shared_ptr<const store::ActionEntry> action_n(int n);
+
 /// A store of a memory tier only.
 std::unique_ptr<store::Store> memory_store();
 
@@ -52,8 +58,26 @@ Method& add_ir_adder(MethodTable& table, Function& g, float c);
 Method& add_sum_kernel(MethodTable& table, Function& k, const Function& f, const Function& g,
                        const std::string& version = "1");
 
+/// What the sum kernel computes for n = 4 with f = x + cf and g = x + cg.
+std::vector<float> sums(float cf, float cg);
+
 /// Launches `k(out, n)` on the process's host device through `compiler`; returns out.
 std::vector<float> run_on_host(kernels::KernelCompiler& compiler, const Function& k, int n);
+
+/// Fresh functions (process-unique names): f(x::T) where T<:Real = x + 1 and g = x + 2 (IR) in
+/// the global table, k = f(x) + g(x), and an empty overlay table to compile through.
+struct Chain {
+    Chain();
+    MethodTable& table;
+    Function &f, &g, &k;
+};
+
+/// A compiler whose cache goes through `table`, with `store`.
+struct Compiler {
+    Compiler(MethodTable& table, store::Store& store);
+    kernels::KernelCache cache;
+    kernels::KernelCompiler compiler;
+};
 
 /// The cross-process scenario of the action cache: functions with fixed names in an overlay
 /// table with a fixed name, so that separate processes define the same ones. `variant`:

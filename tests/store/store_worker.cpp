@@ -84,7 +84,11 @@ void print_stats(std::ostream& out, const store::Store& s) {
             << name << "_corrupt=" << t.corrupt << "\n"
             << name << "_errors=" << t.errors << "\n"
             << name << "_lock_waits=" << t.lock_waits << "\n"
-            << name << "_bytes_written=" << t.bytes_written << "\n";
+            << name << "_bytes_written=" << t.bytes_written << "\n"
+            << name << "_misses=" << t.misses << "\n"
+            << name << "_rejected=" << t.rejected << "\n"
+            << name << "_dropped=" << t.dropped << "\n"
+            << name << "_backoffs=" << t.backoffs << "\n";
 }
 
 int library(const fs::path& dir) {

@@ -189,7 +189,10 @@ int run_stats(const Options& o, Session& session) {
                            {"corrupt", t.corrupt},
                            {"evictions", t.evictions},
                            {"lock_waits", t.lock_waits},
-                           {"errors", t.errors}};
+                           {"errors", t.errors},
+                           {"rejected", t.rejected},
+                           {"dropped", t.dropped},
+                           {"backoffs", t.backoffs}};
         session.out << Json{{"directory", root.string()},
                             {"schema", store::kSchemaVersion},
                             {"entries",
@@ -218,7 +221,8 @@ int run_stats(const Options& o, Session& session) {
             << t.misses << " misses, " << format_size(t.bytes_read) << " read, "
             << format_size(t.bytes_written) << " written, " << t.corrupt << " corrupt, "
             << t.evictions << " evicted, " << t.lock_waits << " lock waits, " << t.errors
-            << " errors\n";
+            << " errors" << (t.rejected ? ", " + std::to_string(t.rejected) + " rejected" : "")
+            << (t.dropped ? ", " + std::to_string(t.dropped) + " uploads dropped" : "") << "\n";
     if (s.tiers.empty())
         out << "(no statistics kept yet: nothing has compiled through this store)\n";
     return kOk;
@@ -336,10 +340,10 @@ int run_prune(const Options& o, Session& session) {
     std::optional<std::uint64_t> max_size;
     if (!o.max_size.empty() && !(max_size = parse_size_text(o.max_size)))
         throw UsageError("--max-size: '" + excerpt(o.max_size) + "' is not a size like 500M or 2G");
-    std::optional<std::chrono::seconds> older_than;
-    if (!o.older_than.empty() && !(older_than = parse_age(o.older_than)))
+    std::optional<std::chrono::milliseconds> older_than;
+    if (!o.older_than.empty() && !(older_than = store::parse_duration(o.older_than)))
         throw UsageError("--older-than: '" + excerpt(o.older_than) +
-                         "' is not an age like 7d or 12h");
+                         "' is not an age like 7d, 12h or 30m");
     auto disk = open_store(session, max_size);
     const auto before = disk->list_entries();
     std::uint64_t removed = 0;
@@ -411,7 +415,8 @@ void sub(CLI::App& cache, Session& session, const char* name, const char* summar
                         "SIZE like 500M or 2G: least recently used entries go until the store "
                         "is at 90 % of it");
         cmd->add_option("--older-than", o->older_than,
-                        "AGE like 7d, 12h, 30m: entries not used for that long go");
+                        "AGE like 7d, 12h, 30m (a number alone is seconds): entries not used "
+                        "for that long go");
     }
     on_parsed(*cmd, session, std::string("cache ") + name,
               [o, run, &session] { return run(*o, session); });

@@ -8,6 +8,7 @@
 #include "runtime/device_registry.hpp"
 #include "runtime/runtime.hpp"
 #include "store/disk_tier.hpp"
+#include "store/redis_tier.hpp"
 #include "store/store.hpp"
 
 #include <algorithm>
@@ -77,6 +78,13 @@ void print_store(std::ostream& out, const store::Store& store) {
             << t.lock_waits << " lock waits, " << t.errors << " errors";
         if (auto* disk = dynamic_cast<const store::DiskTier*>(store.tier(name)))
             out << "  (" << disk->options().root.string() << ")";
+        if (auto* redis = dynamic_cast<const store::RedisTier*>(store.tier(name))) {
+            out << ", " << t.rejected << " rejected, " << t.dropped << " uploads dropped, "
+                << t.backoffs << " skipped (back-off)  (";
+            for (std::size_t i = 0; i < redis->options().servers.size(); ++i)
+                out << (i ? " " : "") << redis->options().servers[i].str();
+            out << ")";
+        }
         out << "\n";
     }
 }

@@ -19,7 +19,7 @@ constexpr EnvironmentVariable kVariables[] = {
     {"KCACHE_REDIS_TIMEOUT", "each Redis operation's time limit (default 1s)"},
     {"KCACHE_REDIS_BACKOFF", "how long a failing Redis server is skipped (default 1s)"},
     {"KCACHE_REDIS_SECRET", "Redis values carry a BLAKE3 MAC keyed by this secret"},
-    {"KCACHE_REDIS_SECRET_FILE", "the secret read from this file (mode 0600)"},
+    {"KCACHE_REDIS_SECRET_FILE", "the secret read from this file (others may not read it)"},
     {"KCACHE_LOG", "log level: trace, debug, info, warn (default), error, critical, off"},
     {"KCACHE_CUDA_HOME", "the CUDA toolkit: libdevice, and nvJitLink (loaded only from there "
                          "when set); default /usr/local/cuda"},

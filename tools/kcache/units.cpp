@@ -18,30 +18,6 @@ std::optional<std::uint64_t> parse_size_text(std::string_view text) {
     return store::parse_size(text);
 }
 
-std::optional<std::chrono::seconds> parse_age(std::string_view text) {
-    struct Unit {
-        char suffix;
-        std::int64_t seconds;
-    };
-    static constexpr Unit kUnits[] = {
-        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
-    std::int64_t unit = 1;
-    if (!text.empty())
-        for (const Unit& u : kUnits)
-            if (text.back() == u.suffix) {
-                unit = u.seconds;
-                text.remove_suffix(1);
-                break;
-            }
-    std::int64_t n = -1;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    constexpr std::int64_t kHundredYears = 100LL * 365 * 86400;
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < 0 ||
-        n > kHundredYears / unit)
-        return std::nullopt;
-    return std::chrono::seconds(n * unit);
-}
-
 std::string format_size(std::uint64_t bytes) {
     static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double v = static_cast<double>(bytes);

@@ -1,4 +1,5 @@
-// Sizes and ages as people write and read them: `500M`, `2G`; `7d`, `12h`.
+// Sizes and ages as people write and read them: `500M`, `2G`; `7d`, `12h` (ages are read by
+// store::parse_duration).
 // Thread-safety: pure functions.
 #pragma once
 
@@ -13,9 +14,6 @@ namespace kcache::cli {
 /// "500M", "2G", "64K", "1000": bytes (K, M, G, T are powers of 1024, either case); nullopt for
 /// anything else.
 std::optional<std::uint64_t> parse_size_text(std::string_view text);
-
-/// "90s", "30m", "12h", "7d", "2w" (a number alone is seconds); nullopt for anything else.
-std::optional<std::chrono::seconds> parse_age(std::string_view text);
 
 /// "512 B", "3.4 KiB", "1.2 GiB".
 std::string format_size(std::uint64_t bytes);
