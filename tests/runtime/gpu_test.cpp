@@ -11,9 +11,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <latch>
+#include <set>
 #include <thread>
 
 namespace kcache::test {
@@ -223,6 +226,129 @@ TEST_P(Gpu, LaunchesFromSeveralThreads) {
     auto s = rt.stats();
     EXPECT_EQ(s.loads, 2u); // fill and saxpy, once each whatever the threads
     EXPECT_EQ(s.hits + s.misses, std::uint64_t(kThreads * kRounds * 3));
+}
+
+// The spinning kernel the eviction test below runs on a GPU lowers for each GPU target here,
+// so that a GPU run can only fail on what the GPU does.
+TEST(GpuKernels, TheSpinningKernelLowersForEachGpuTarget) {
+    RedefinableKernel k;
+    Function& spin = Function::define(unique("spin"));
+    kernels::add_generator(k.table, spin, Signature({Ptr(Int32()), Ptr(Int32()), Ptr(Float32())}),
+                           spin_then_call(k.helper));
+    kernels::KernelCompiler compiler(k.table, unique("gpu_spin_lowering"));
+    const Type tt = tt_of<I32*, I32*, float*>();
+    auto ptx = compiler.compile(spin, tt, {TargetKind::nvptx(), "sm_90", 2});
+    EXPECT_NE(ptx->ptx.find("ld.volatile.global"), std::string::npos) << ptx->ptx;
+    auto hsaco = compiler.compile(spin, tt, {TargetKind::amdgpu(), "gfx90a", 2});
+    EXPECT_FALSE(hsaco->bytes.empty());
+}
+
+// A kernel spinning on a flag in device memory while a redefinition evicts its module: the
+// unload waits for it (no driver error), the spinning launch ends with the old code once the host
+// sets the flag through another stream, and the next launch runs the new code.
+TEST_P(Gpu, EvictionWaitsForAKernelSpinningInTheEvictedModule) {
+    KCACHE_TEST_DEVICE(dev, GetParam());
+    RedefinableKernel k;
+    Function& spin = Function::define(unique("spin"));
+    kernels::add_generator(k.table, spin, Signature({Ptr(Int32()), Ptr(Int32()), Ptr(Float32())}),
+                           spin_then_call(k.helper));
+    kernels::KernelCompiler compiler(k.table, unique("gpu_spin"));
+    runtime::Runtime rt(compiler, {dev});
+    runtime::GpuDevice& g = gpu(*dev);
+    g.wait_for_unloads(); // what earlier tests left
+    const std::uint64_t unloaded = g.unloaded_modules();
+    auto work = dev->create_stream(), control = dev->create_stream(); // neither waits for the other
+    DeviceBuffer<I32> started(*dev, std::vector<I32>{0}), go(*dev, std::vector<I32>{0});
+    DeviceBuffer<float> out(*dev, std::vector<float>{0.0f});
+    rt.launch(*dev, spin, {1, 1, 0, work.get()}, started, go, out);
+
+    std::vector<I32> flag{0};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (flag[0] == 0 && std::chrono::steady_clock::now() < deadline)
+        started.download(flag, control.get());
+    ASSERT_EQ(flag[0], 1) << "the spinning kernel did not start within 30 s";
+
+    k.redefine(100.0f); // evicts spin's module while the kernel runs in it
+    EXPECT_EQ(rt.loaded_modules(*dev), 0u) << "the evicted module is still handed out";
+    EXPECT_EQ(g.unloaded_modules(), unloaded) << "unloaded under a running kernel";
+    go.upload(std::vector<I32>{1}, control.get());
+    std::vector<float> result{0.0f};
+    out.download(result, work.get());
+    EXPECT_EQ(result[0], 2.0f); // helper(1) of the old definition, run to the end
+    g.wait_for_unloads();
+    EXPECT_EQ(g.unloaded_modules(), unloaded + 1);
+    EXPECT_FALSE(g.unusable()) << "the device reported an error";
+
+    started.upload(std::vector<I32>{0});
+    rt.launch(*dev, spin, {1, 1, 0, work.get()}, started, go, out); // go is set: returns at once
+    out.download(result, work.get());
+    EXPECT_EQ(result[0], 101.0f);
+    EXPECT_EQ(rt.stats().loads, 2u);
+}
+
+// Launches from several threads, each on its own stream, while the main thread redefines the
+// callee again and again: every launch runs one whole definition, old or new, never a mix and
+// never an unloaded module; after the last definition every launch sees it.
+TEST_P(Gpu, LaunchesFromSeveralThreadsWhileAnotherRedefines) {
+    KCACHE_TEST_DEVICE(dev, GetParam());
+    RedefinableKernel k;
+    kernels::KernelCompiler compiler(k.table, unique("gpu_redefine_threads"));
+    runtime::Runtime rt(compiler, {dev});
+    constexpr int kThreads = 3, kDefinitions = 8;
+    const std::size_t n = 1 << 14;
+    std::set<float> allowed{1.0f};
+    for (int d = 1; d <= kDefinitions; ++d)
+        allowed.insert(float(d * 10));
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad{0}, launches{0}, errors{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&] {
+            try {
+                auto stream = dev->create_stream();
+                DeviceBuffer<float> out(*dev, n);
+                std::vector<float> host(n);
+                while (!stop.load()) {
+                    rt.launch(*dev, k.user, {blocks_for(n, 256), 256, 0, stream.get()}, out,
+                              I32(n));
+                    out.download(host, stream.get());
+                    const float c = host[0]; // helper(0): the definition's constant
+                    bool ok = allowed.count(c) == 1;
+                    for (std::size_t i = 0; ok && i < n; ++i)
+                        ok = host[i] == float(i) + c;
+                    bad.fetch_add(!ok);
+                    launches.fetch_add(1);
+                }
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << e.what();
+                errors.fetch_add(1);
+                launches.fetch_add(1 << 20); // let the main thread go on
+            }
+        });
+    auto wait_for_launches = [&](int more) {
+        const int target = launches.load() + more;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (launches.load() < target && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+    };
+    for (int d = 1; d <= kDefinitions; ++d) {
+        wait_for_launches(kThreads);
+        k.redefine(float(d * 10));
+    }
+    wait_for_launches(2 * kThreads);
+    stop = true;
+    for (auto& t : threads)
+        t.join();
+    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(bad.load(), 0);
+    DeviceBuffer<float> out(*dev, 8);
+    rt.launch(*dev, k.user, {1, 32}, out, I32(8));
+    EXPECT_EQ(out.to_vector()[2], 2.0f + kDefinitions * 10);
+    gpu(*dev).wait_for_unloads();
+    EXPECT_FALSE(gpu(*dev).unusable()) << "the device reported an error";
+    auto s = rt.stats();
+    EXPECT_GE(s.evictions, std::uint64_t(kDefinitions));
+    EXPECT_EQ(s.loads - s.evictions, rt.loaded_modules(*dev));
 }
 
 TEST_P(Gpu, ImpossibleLaunchShapesAreLaunchErrorsBeforeAnythingRuns) {

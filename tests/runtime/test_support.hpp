@@ -130,6 +130,8 @@ inline kernels::GeneratorFn store_callee(const Function& callee) {
 
 /// `spin(started::Ptr{Int32}, go::Ptr{Int32}, out::Ptr{Float32})`: started[0] = 1, waits until
 /// go[0] != 0, then out[0] = helper(1): a launch that stays in flight until the test lets it go.
+/// The flag accesses are relaxed atomics: they lower on every target (LLVM 19's NVPTX cannot
+/// select a seq_cst atomic load; a relaxed one is `ld.volatile`, which sees the host's copy).
 inline kernels::GeneratorFn spin_then_call(const Function& helper) {
     return [&helper](kernels::GenContext& g) {
         llvm::LLVMContext& c = g.context();
@@ -140,12 +142,12 @@ inline kernels::GeneratorFn spin_then_call(const Function& helper) {
         llvm::IRBuilder<> b(entry);
         auto* i32 = b.getInt32Ty();
         auto* st = b.CreateStore(b.getInt32(1), fn->getArg(0));
-        st->setAtomic(llvm::AtomicOrdering::SequentiallyConsistent);
+        st->setAtomic(llvm::AtomicOrdering::Monotonic);
         st->setAlignment(llvm::Align(4));
         b.CreateBr(loop);
         b.SetInsertPoint(loop);
         auto* v = b.CreateAlignedLoad(i32, fn->getArg(1), llvm::Align(4));
-        v->setAtomic(llvm::AtomicOrdering::SequentiallyConsistent);
+        v->setAtomic(llvm::AtomicOrdering::Monotonic);
         b.CreateCondBr(b.CreateICmpNE(v, b.getInt32(0)), done, loop);
         b.SetInsertPoint(done);
         llvm::Value* r =
