@@ -683,6 +683,7 @@ TEST_F(Cli, VerifyRemovesACorruptedEntryAndFails) {
     Json v = r.json();
     EXPECT_EQ(v["checked"], 4);
     EXPECT_EQ(v["bad"], 1);
+    EXPECT_EQ(v["removed"], 1);
     EXPECT_EQ(v["entries"][0]["key"], content[0].filename().string());
     EXPECT_TRUE(v["entries"][0]["removed"].get<bool>());
     EXPECT_FALSE(fs::exists(content[0]));

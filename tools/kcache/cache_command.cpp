@@ -324,13 +324,16 @@ int run_verify(const Options& o, Session& session) {
     if (!bad.empty())
         count(session, *disk, 0, bad.size());
     if (o.json)
-        session.out
-            << Json{{"checked", entries.size()}, {"bad", bad.size()}, {"entries", bad}}.dump(2)
-            << "\n";
+        session.out << Json{{"checked", entries.size()},
+                            {"bad", bad.size()},
+                            {"removed", removed},
+                            {"entries", bad}}
+                           .dump(2)
+                    << "\n";
     else
         session.out << "checked " << entries.size() << " entries ("
-                    << format_size(total_size(entries)) << "): " << bad.size() << " bad"
-                    << (bad.empty() ? "" : ", removed") << "\n";
+                    << format_size(total_size(entries)) << "): " << bad.size() << " bad, "
+                    << removed << " removed\n";
     return bad.empty() ? kOk : kFailed;
 }
 
