@@ -9,7 +9,7 @@ packages=(
   libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   llvm-19-dev liblld-19-dev lld-19 llvm-19
   libamdhip64-dev
-  libhiredis-dev redis-server libcli11-dev libboost-context-dev
+  libhiredis-dev redis-server libcli11-dev libboost-context-dev nlohmann-json3-dev
   clang-19 libclang-rt-19-dev
   patchelf xz-utils # scripts/gpu-bundle.sh: RUNPATHs into the bundle, the archive
 )

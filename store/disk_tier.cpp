@@ -1,6 +1,7 @@
 #include "store/disk_tier.hpp"
 
 #include "core/log.hpp"
+#include "store/file_descriptor.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,33 +24,6 @@ constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 constexpr std::time_t kTouchInterval = 60;    // seconds between mtime refreshes of an entry
 constexpr std::time_t kTmpMaxAge = 60 * 60;   // temporary files older than this are swept
 constexpr std::uint64_t kRescanFraction = 16; // rescan after writing max_size / this
-
-/// An owned file descriptor.
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    int release() { return std::exchange(fd_, -1); }
-    explicit operator bool() const { return fd_ >= 0; }
-    void reset() {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    int fd_ = -1;
-};
 
 std::string errno_text(int err) {
     return std::strerror(err);
@@ -243,39 +217,48 @@ void DiskTier::fault(const std::string& what, int err) {
         log().warn("kcache store {}: {}", options_.root.string(), message);
 }
 
-std::optional<std::vector<std::uint8_t>> DiskTier::read(bool action, const Digest& key) {
-    const auto d = dirs();
-    const std::string hex = key.hex();
-    Fd shard(::openat(d->kind(action), hex.substr(0, 2).c_str(), kDirFlags));
+namespace {
+
+// The bytes of the entry file `shard`/`hex` under `kind` (cas/ or ac/), read with the checks every
+// read makes: a regular file of this user's, not reached through a symlink, under the size limit.
+// nullopt when it is absent (`why` empty) or not acceptable (`why` says why). `touch` refreshes
+// the mtime of an entry last used over a minute ago (a hit is a use).
+std::optional<std::vector<std::uint8_t>> read_entry_file(int kind, const std::string& shard_name,
+                                                         const std::string& hex, bool touch,
+                                                         std::string& why) {
+    Fd shard(::openat(kind, shard_name.c_str(), kDirFlags));
     if (!shard)
         return std::nullopt;
     Fd file(::openat(shard.get(), hex.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    if (!file)
+    if (!file) {
+        if (errno == ELOOP)
+            why = "a symlink";
         return std::nullopt; // absent, or gone between listing and opening: a miss
+    }
     struct stat st;
     if (::fstat(file.get(), &st) != 0)
         return std::nullopt;
     if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid() ||
         static_cast<std::uint64_t>(st.st_size) > kMaxEntryBytes) {
-        dropped(action, key,
-                S_ISREG(st.st_mode) ? "not owned by this user or over the size limit"
-                                    : "not a regular file");
+        why = S_ISREG(st.st_mode) ? "not owned by this user or over the size limit"
+                                  : "not a regular file";
         return std::nullopt;
     }
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n =
-            ::pread(file.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += static_cast<std::size_t>(n);
-    }
-    bytes.resize(done);
-    if (std::time(nullptr) - st.st_mtime >= kTouchInterval)
-        ::futimens(file.get(), nullptr); // a hit is a use; fails harmlessly when read-only
+    bytes.resize(read_all(file.get(), bytes.data(), bytes.size()));
+    if (touch && std::time(nullptr) - st.st_mtime >= kTouchInterval)
+        ::futimens(file.get(), nullptr); // fails harmlessly when read-only
+    return bytes;
+}
+
+} // namespace
+
+std::optional<std::vector<std::uint8_t>> DiskTier::read(bool action, const Digest& key) {
+    std::string why;
+    const std::string hex = key.hex();
+    auto bytes = read_entry_file(dirs()->kind(action), hex.substr(0, 2), hex, /*touch=*/true, why);
+    if (!bytes && !why.empty())
+        dropped(action, key, why);
     return bytes;
 }
 
@@ -316,17 +299,7 @@ bool DiskTier::write(bool action, const Digest& key, const std::vector<std::uint
             fault("cannot write entries (the compiled code is still used)", err);
             return false;
         }
-        std::size_t done = 0;
-        while (done < bytes.size()) {
-            const ssize_t n = ::write(file.get(), bytes.data() + done, bytes.size() - done);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                err = n < 0 ? errno : EIO;
-                break;
-            }
-            done += static_cast<std::size_t>(n);
-        }
+        err = write_all(file.get(), bytes.data(), bytes.size());
         if (!err && ::close(file.release()) != 0)
             err = errno;
         if (!err && ::renameat(d->tmp.get(), tmp.c_str(), shard.get(), hex.c_str()) != 0)
@@ -467,14 +440,52 @@ std::uint64_t DiskTier::collect() {
         return static_cast<std::uint64_t>(std::max<std::int64_t>(known_size_.load(), 0));
     written_since_scan_.store(0);
 
-    struct File {
-        bool action;
-        std::string shard, name;
-        std::uint64_t size;
-        std::timespec mtime;
-    };
-    std::vector<File> files;
+    std::vector<EntryFile> files = list_entries();
     std::uint64_t total = 0;
+    for (const EntryFile& f : files)
+        total += f.size;
+    const std::time_t now = std::time(nullptr);
+    for (const std::string& name : list(d->tmp.get())) {
+        struct stat st;
+        if (::fstatat(d->tmp.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            now - st.st_mtime > kTmpMaxAge)
+            ::unlinkat(d->tmp.get(), name.c_str(), 0);
+    }
+
+    if (total > options_.max_size) {
+        // Least recently used first; at equal age an action entry before content.
+        std::sort(files.begin(), files.end(), [](const EntryFile& a, const EntryFile& b) {
+            if (a.mtime.tv_sec != b.mtime.tv_sec)
+                return a.mtime.tv_sec < b.mtime.tv_sec;
+            if (a.mtime.tv_nsec != b.mtime.tv_nsec)
+                return a.mtime.tv_nsec < b.mtime.tv_nsec;
+            return a.action > b.action;
+        });
+        const std::uint64_t target = options_.max_size / 10 * 9;
+        std::size_t victims = 0;
+        for (std::uint64_t left = total; victims < files.size() && left > target; ++victims)
+            left -= files[victims].size;
+        // Action entries first, so that no reader finds an action whose content this removed.
+        std::stable_partition(files.begin(), files.begin() + victims,
+                              [](const EntryFile& f) { return f.action; });
+        for (std::size_t i = 0; i < victims; ++i) {
+            const EntryFile& f = files[i];
+            if (remove(f)) {
+                counters_.evictions.fetch_add(1, std::memory_order_relaxed);
+                total -= f.size;
+            } else if (errno == ENOENT) {
+                total -= f.size; // another process took it first
+            }
+        }
+    }
+    known_size_.store(static_cast<std::int64_t>(total), std::memory_order_relaxed);
+    write_usage(*d, total);
+    return total;
+}
+
+std::vector<DiskTier::EntryFile> DiskTier::list_entries() const {
+    const auto d = dirs();
+    std::vector<EntryFile> files;
     for (bool action : {true, false}) {
         for (const std::string& shard : list(d->kind(action))) {
             if (!hex_name(shard, 2))
@@ -490,48 +501,40 @@ std::uint64_t DiskTier::collect() {
                     continue;
                 files.push_back(
                     {action, shard, name, static_cast<std::uint64_t>(st.st_size), st.st_mtim});
-                total += static_cast<std::uint64_t>(st.st_size);
             }
         }
     }
-    const std::time_t now = std::time(nullptr);
-    for (const std::string& name : list(d->tmp.get())) {
-        struct stat st;
-        if (::fstatat(d->tmp.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            now - st.st_mtime > kTmpMaxAge)
-            ::unlinkat(d->tmp.get(), name.c_str(), 0);
-    }
+    return files;
+}
 
-    if (total > options_.max_size) {
-        // Least recently used first; at equal age an action entry before content.
-        std::sort(files.begin(), files.end(), [](const File& a, const File& b) {
-            if (a.mtime.tv_sec != b.mtime.tv_sec)
-                return a.mtime.tv_sec < b.mtime.tv_sec;
-            if (a.mtime.tv_nsec != b.mtime.tv_nsec)
-                return a.mtime.tv_nsec < b.mtime.tv_nsec;
-            return a.action > b.action;
-        });
-        const std::uint64_t target = options_.max_size / 10 * 9;
-        std::size_t victims = 0;
-        for (std::uint64_t left = total; victims < files.size() && left > target; ++victims)
-            left -= files[victims].size;
-        // Action entries first, so that no reader finds an action whose content this removed.
-        std::stable_partition(files.begin(), files.begin() + victims,
-                              [](const File& f) { return f.action; });
-        for (std::size_t i = 0; i < victims; ++i) {
-            const File& f = files[i];
-            Fd dir(::openat(d->kind(f.action), f.shard.c_str(), kDirFlags));
-            if (dir && ::unlinkat(dir.get(), f.name.c_str(), 0) == 0) {
-                counters_.evictions.fetch_add(1, std::memory_order_relaxed);
-                total -= f.size;
-            } else if (errno == ENOENT) {
-                total -= f.size; // another process took it first
-            }
-        }
+Decoded<AnyEntry> DiskTier::inspect(const EntryFile& file) const {
+    Decoded<AnyEntry> out;
+    std::string why;
+    auto bytes =
+        read_entry_file(dirs()->kind(file.action), file.shard, file.hex, /*touch=*/false, why);
+    if (!bytes) {
+        out.error = why.empty() ? "gone" : why;
+        return out;
     }
-    known_size_.store(static_cast<std::int64_t>(total), std::memory_order_relaxed);
-    write_usage(*d, total);
-    return total;
+    out = decode_any(*bytes, seal_);
+    if (!out)
+        return out;
+    // What a get checks besides the seal: the entry is the key its name says, of its kind.
+    const bool is_action = out.value.action != nullptr;
+    const std::string key =
+        is_action ? out.value.action->key.digest().hex() : out.value.content_key->digest().hex();
+    if (is_action != file.action || key != file.hex || !key.starts_with(file.shard)) {
+        out.error = std::string("a ") + (is_action ? "action" : "content") + " entry at " +
+                    (file.action ? "ac/" : "cas/") + file.shard + "/" + file.hex + " is the key " +
+                    key;
+        out.value = AnyEntry{};
+    }
+    return out;
+}
+
+bool DiskTier::remove(const EntryFile& file) {
+    Fd dir(::openat(dirs()->kind(file.action), file.shard.c_str(), kDirFlags));
+    return dir && ::unlinkat(dir.get(), file.hex.c_str(), 0) == 0;
 }
 
 TierStats DiskTier::stats() const {

@@ -5,6 +5,7 @@
 //   <root>/v1/tmp/                   entries being written; per-key compile locks (<hex>.lock)
 //   <root>/v1/gc.lock                held by the process collecting
 //   <root>/v1/usage                  bytes of entries the last collection left
+//   <root>/v1/stats                  counters of every process (store/persistent_stats.hpp)
 //
 // Writes go to tmp/ and are published by one rename, so a reader sees a whole entry or none.
 // Every read checks the seal and that the entry is the key asked for (store/entry.hpp); a bad
@@ -38,11 +39,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace kcache::store {
 
@@ -75,6 +78,23 @@ public:
     /// another process is collecting). Returns the bytes of entries left. Runs by itself after
     /// writes; public for tools and tests.
     std::uint64_t collect();
+
+    /// One entry file, as listed (for collect() and for tools: kcache cache ls, verify, prune).
+    struct EntryFile {
+        bool action = false; ///< under ac/ (else cas/)
+        std::string shard;   ///< its directory: the name's first two hex digits
+        std::string hex;     ///< its name: the digest of its key, 64 hex digits
+        std::uint64_t size = 0;
+        std::timespec mtime{}; ///< its last use (a hit refreshes it, at most once a minute)
+    };
+    /// Every entry file, unread; names that cannot be entries are skipped.
+    std::vector<EntryFile> list_entries() const;
+    /// What `file` holds, checked as a get checks it (a regular file of this user's under the
+    /// size limit, the seal, the key fields hashing to its name, the kind of its directory);
+    /// otherwise the reason. Counts nothing, deletes nothing, and does not refresh the mtime.
+    Decoded<AnyEntry> inspect(const EntryFile& file) const;
+    /// Deletes the entry file; false (errno set) when it could not (ENOENT: already gone).
+    bool remove(const EntryFile& file);
 
     struct Dirs;
 

@@ -13,7 +13,7 @@
 
 namespace kcache::detail {
 
-std::string cuda_home() {
+CudaHome find_cuda_home() {
     // Libraries are dlopen'ed from here: a relative path would load them from wherever the
     // process happens to run, so only absolute paths count.
     static std::atomic<bool> warned[2] = {false, false};
@@ -23,11 +23,15 @@ std::string cuda_home() {
         if (!v || !*v)
             continue;
         if (v[0] == '/')
-            return v;
+            return {v, vars[i]};
         if (!warned[i].exchange(true))
             log().warn("{}='{}' is not an absolute path; ignored", vars[i], excerpt(v));
     }
-    return KCACHE_CUDA_HOME;
+    return {KCACHE_CUDA_HOME, {}};
+}
+
+std::string cuda_home() {
+    return find_cuda_home().path;
 }
 
 std::string find_libdevice() {

@@ -97,14 +97,22 @@ bool resolve(void* lib, const char* name, Fn& out, std::string& why) {
 
 Loaded load() {
     Loaded l;
-    std::vector<std::string> candidates = {"libnvJitLink.so.13", "libnvJitLink.so.12",
-                                           "libnvJitLink.so"};
-    for (const char* name : {"libnvJitLink.so.13", "libnvJitLink.so.12", "libnvJitLink.so"})
-        candidates.push_back(cuda_home() + "/lib64/" + name);
+    // A toolkit named by the environment is the one used: only its libraries are tried, so a
+    // wrong path is an error naming it rather than another nvJitLink found on the system.
+    const CudaHome home = find_cuda_home();
+    std::vector<std::string> candidates;
+    if (home.variable.empty())
+        candidates = {"libnvJitLink.so.13", "libnvJitLink.so.12", "libnvJitLink.so"};
+    for (const char* dir : {"/lib64/", "/lib/"})
+        for (const char* name : {"libnvJitLink.so.13", "libnvJitLink.so.12", "libnvJitLink.so"})
+            candidates.push_back(home.path + dir + name);
+    if (!home.variable.empty())
+        l.why = home.variable + "=" + home.path + ": ";
     for (const auto& c : candidates) {
         void* lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (!lib) {
-            l.why += std::string(l.why.empty() ? "" : "; ") + "dlopen " + c + " failed";
+            l.why += std::string(l.why.empty() || l.why.ends_with(": ") ? "" : "; ") + "dlopen " +
+                     c + " failed";
             continue;
         }
         // Kept open for the life of the process: the table points into it.

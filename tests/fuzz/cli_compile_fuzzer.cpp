@@ -1,8 +1,9 @@
 // The command line of `kcache compile`, run in-process: the input is its arguments, separated
 // by NUL bytes. Every outcome is an exit status with a message; a crash, an uncaught exception,
 // a hang or a leak is a finding. Output files (-o) go to a private directory: the value after
-// -o is replaced by a file there with the same extension (which decides what is written).
-#include "commands.hpp"
+// -o is replaced by a file there with the same extension (which decides what is written), and
+// the harness works in that directory (where binary output without -o is written).
+#include "cli.hpp"
 
 #include <cctype>
 #include <cstddef>
@@ -33,6 +34,11 @@ public:
         if (!::mkdtemp(pattern.data()))
             std::abort(); // a harness without a scratch directory cannot run safely
         path_ = pattern;
+        // Binary output without -o goes to KERNEL.EXT in the working directory: make it ours.
+        std::error_code ec;
+        std::filesystem::current_path(path_, ec);
+        if (ec)
+            std::abort();
     }
     ~Scratch() {
         std::error_code ignored;

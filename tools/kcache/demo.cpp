@@ -1,5 +1,7 @@
 #include "demo.hpp"
 
+#include "provenance.hpp"
+
 #include "core/excerpt.hpp"
 #include "kernels/generator.hpp"
 #include "kernels/library.hpp"
@@ -16,6 +18,9 @@
 #include <functional>
 #include <iomanip>
 #include <numeric>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 #include <ostream>
 
 namespace kcache::cli {
@@ -62,41 +67,6 @@ std::shared_ptr<Device> pick(const std::string& device, std::ostream& out) {
     return nullptr;
 }
 
-// Where a compilation's code came from, told apart by what the counters did meanwhile (the demo
-// compiles one kernel at a time).
-class Provenance {
-public:
-    Provenance(const kernels::KernelCompiler& compiler, const store::Store& store)
-        : compiler_(compiler), store_(store) {
-        mark();
-    }
-    void mark() {
-        compiler_before_ = compiler_.stats();
-        store_before_ = store_.stats();
-    }
-    std::string since_mark() const {
-        const auto c = compiler_.stats();
-        const auto s = store_.stats();
-        if (c.compilations == compiler_before_.compilations)
-            return "cache";
-        if (s.published != store_before_.published)
-            return "compiled";
-        const bool recalled = s.recalls != store_before_.recalls;
-        std::string tier = "memory"; // else the slowest tier that answered: disk or redis
-        for (std::size_t i = 0; i < s.tiers.size(); ++i)
-            if (s.tiers[i].first != "memory" &&
-                s.tiers[i].second.hits != store_before_.tiers[i].second.hits)
-                tier = s.tiers[i].first;
-        return tier + (recalled ? " (no IR)" : " (IR hashed)");
-    }
-
-private:
-    const kernels::KernelCompiler& compiler_;
-    const store::Store& store_;
-    kernels::KernelCompilerStats compiler_before_;
-    store::StoreStats store_before_;
-};
-
 void print_store(std::ostream& out, const store::Store& store) {
     const auto s = store.stats();
     out << "store: " << s.recalls << " recalled (no IR built), " << s.content_hits
@@ -128,11 +98,18 @@ std::string parse_device_choice(std::string_view name) {
                                DeviceRegistry::names());
 }
 
-int run_demo(std::ostream& out, const std::string& device) {
+int run_demo(std::ostream& out, const std::string& device, bool json) {
+    // With --json the text goes nowhere and each row, then a summary, is one JSON object.
+    std::ostringstream discarded;
+    std::ostream& text = json ? discarded : out;
     kernels::register_all();
-    auto dev_ptr = pick(device, out);
-    if (!dev_ptr)
+    auto dev_ptr = pick(device, text);
+    if (!dev_ptr) {
+        if (json)
+            out << nlohmann::json{{"summary", {{"device", nullptr}, {"error", discarded.str()}}}}
+                << "\n";
         return 2;
+    }
     Device& dev = *dev_ptr;
     // A cache of its own over an overlay of the global table: the redefinition below stays here.
     // Each run has its own overlay (tables are immortal: a run in the same process starts clean).
@@ -143,11 +120,11 @@ int run_demo(std::ostream& out, const std::string& device) {
     kernels::KernelCompiler compiler(overlay, tag, &store);
     Runtime rt(compiler, {dev_ptr});
     Provenance provenance(compiler, store);
-    out << "device: " << dev.name() << "  (shard key " << to_string(dev.target()) << ")\n\n";
-    out << std::left << std::setw(14) << "kernel" << std::setw(26) << "problem" << std::setw(18)
-        << "code from" << std::right << std::setw(12) << "first (ms)" << std::setw(12)
-        << "again (ms)"
-        << "  check\n";
+    text << "device: " << dev.name() << "  (shard key " << to_string(dev.target()) << ")\n\n";
+    text << std::left << std::setw(14) << "kernel" << std::setw(26) << "problem" << std::setw(18)
+         << "code from" << std::right << std::setw(12) << "first (ms)" << std::setw(12)
+         << "again (ms)"
+         << "  check\n";
     int failures = 0;
     const auto start = Clock::now();
     auto row = [&](const char* kernel, const std::string& problem,
@@ -157,16 +134,25 @@ int run_demo(std::ostream& out, const std::string& device) {
         launch();
         dev.synchronize();
         const double first = ms_since(t0);
-        const std::string from = provenance.since_mark();
+        const Origin from = provenance.since_mark();
         auto t1 = Clock::now();
         launch();
         dev.synchronize();
         const double again = ms_since(t1);
         const bool ok = check();
         failures += !ok;
-        out << std::left << std::setw(14) << kernel << std::setw(26) << problem << std::setw(18)
-            << from << std::right << std::fixed << std::setprecision(3) << std::setw(12) << first
-            << std::setw(12) << again << "  " << (ok ? "ok" : "MISMATCH") << "\n";
+        if (json)
+            out << nlohmann::ordered_json{{"kernel", kernel},
+                                          {"problem", problem},
+                                          {"code_from", from.source},
+                                          {"ir_built", !from.no_ir},
+                                          {"first_ms", first},
+                                          {"again_ms", again},
+                                          {"check", ok ? "ok" : "mismatch"}}
+                << "\n";
+        text << std::left << std::setw(14) << kernel << std::setw(26) << problem << std::setw(18)
+             << from.str() << std::right << std::fixed << std::setprecision(3) << std::setw(12)
+             << first << std::setw(12) << again << "  " << (ok ? "ok" : "MISMATCH") << "\n";
     };
     auto fn = [](const char* n) -> const Function& { return Function::named(n); };
     auto blocks = [](std::size_t n, std::uint32_t b) { return std::uint32_t((n + b - 1) / b); };
@@ -302,13 +288,14 @@ int run_demo(std::ostream& out, const std::string& device) {
         });
 
     auto s = rt.stats();
-    out << "\nlibrary: " << std::fixed << std::setprecision(1) << ms_since(start)
-        << " ms from the first launch to the last check\n";
-    out << "runtime: " << s.loads << " modules loaded, " << s.hits << " launch hits, " << s.misses
-        << " misses; compiler: " << compiler.cache().stats().compilations << " compilations\n";
-    print_store(out, store);
+    const double library_ms = ms_since(start);
+    text << "\nlibrary: " << std::fixed << std::setprecision(1) << library_ms
+         << " ms from the first launch to the last check\n";
+    text << "runtime: " << s.loads << " modules loaded, " << s.hits << " launch hits, " << s.misses
+         << " misses; compiler: " << compiler.cache().stats().compilations << " compilations\n";
+    print_store(text, store);
 
-    out << "\nredefinition: @overlay muladd(a::Float32, b::Float32, c::Float32) = a*b + c + 1\n";
+    text << "\nredefinition: @overlay muladd(a::Float32, b::Float32, c::Float32) = a*b + c + 1\n";
     auto t = Clock::now();
     kernels::add_generator(
         overlay, Function::named("muladd"),
@@ -321,17 +308,43 @@ int run_demo(std::ostream& out, const std::string& device) {
         },
         types::Float32());
     const auto after = rt.stats();
-    out << "  invalidation + eviction: " << std::fixed << std::setprecision(3) << ms_since(t)
-        << " ms; modules evicted: " << after.evictions
-        << " (saxpy, matmul, matmul_tiled, axpby_ir use muladd; the others stay loaded: "
-        << rt.loaded_modules(dev) << ")\n";
+    text << "  invalidation + eviction: " << std::fixed << std::setprecision(3) << ms_since(t)
+         << " ms; modules evicted: " << after.evictions
+         << " (saxpy, matmul, matmul_tiled, axpby_ir use muladd; the others stay loaded: "
+         << rt.loaded_modules(dev) << ")\n";
     saxpy_row("saxpy'", 1.0f);
     const auto end = rt.stats();
-    out << "  reloaded: " << end.loads - after.loads << " module(s)\n";
-    out << "\n"
-        << (failures ? "FAILED: " + std::to_string(failures) + " mismatch(es)"
-                     : "all results match the C++ references")
-        << "\n";
+    if (json) {
+        nlohmann::ordered_json tiers = nlohmann::ordered_json::object();
+        const auto st = store.stats();
+        for (const auto& [name, t] : st.tiers)
+            tiers[name] = {{"hits", t.hits},
+                           {"misses", t.misses},
+                           {"bytes_read", t.bytes_read},
+                           {"bytes_written", t.bytes_written},
+                           {"corrupt", t.corrupt},
+                           {"evictions", t.evictions}};
+        out << nlohmann::ordered_json{{"summary",
+                                       {{"device", dev.name()},
+                                        {"shard_key", to_string(dev.target())},
+                                        {"failures", failures},
+                                        {"library_ms", library_ms},
+                                        {"modules_loaded", end.loads},
+                                        {"modules_evicted", after.evictions},
+                                        {"modules_reloaded", end.loads - after.loads},
+                                        {"compilations", compiler.cache().stats().compilations},
+                                        {"store",
+                                         {{"recalls", st.recalls},
+                                          {"content_hits", st.content_hits},
+                                          {"compiled", st.published},
+                                          {"tiers", tiers}}}}}}
+            << "\n";
+    }
+    text << "  reloaded: " << end.loads - after.loads << " module(s)\n";
+    text << "\n"
+         << (failures ? "FAILED: " + std::to_string(failures) + " mismatch(es)"
+                      : "all results match the C++ references")
+         << "\n";
     return failures ? 1 : 0;
 }
 

@@ -16,7 +16,8 @@ std::string parse_device_choice(std::string_view name);
 
 /// Runs on the first device of the driver `device`, or on the best device present ("best": the
 /// first device that is not the host, else the host). Returns 0 when every check passed, 1 when
-/// one failed, 2 when the device is unavailable (the reason is printed).
-int run_demo(std::ostream& out, const std::string& device = "best");
+/// one failed, 2 when the device is unavailable (the reason is printed). With `json`, each
+/// kernel row is one JSON object on a line of its own, then one {"summary": ...} object.
+int run_demo(std::ostream& out, const std::string& device = "best", bool json = false);
 
 } // namespace kcache::cli

@@ -1,5 +1,7 @@
-// kcache: command-line front end to the kernel library and compiler. See `kcache --help`.
-#include "commands.hpp"
+// kcache: the command line of the kernel compilation cache. See `kcache --help`.
+#include "cli.hpp"
+
+#include <unistd.h>
 
 #include <iostream>
 #include <string>
@@ -7,5 +9,6 @@
 
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 1, argv + argc);
-    return kcache::cli::run(args, std::cout, std::cerr);
+    return kcache::cli::run(args, std::cout, std::cerr,
+                            {::isatty(STDOUT_FILENO) == 1, ::isatty(STDERR_FILENO) == 1});
 }
