@@ -65,12 +65,7 @@ void BM_Warm(benchmark::State& state) {
     state.counters["items"] = static_cast<double>(plan.size());
 }
 
-BENCHMARK(BM_Warm)
-    ->ArgName("jobs")
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(BM_Warm)->ArgName("jobs")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 } // namespace
 

@@ -8,10 +8,10 @@
 // How: as clang's in-process compiler, under llvm::CrashRecoveryContext (enabled once per
 // process, so that lld's own recovery and LLVM's exit paths find a context), with a fatal-error
 // handler that captures LLVM's message. LLVM's own signal handlers (which lld's first link would
-// install) are installed at the same time, so that kcache's stay on top of them. The jump out of a crash is taken in kcache's own code
-// (sigsetjmp/siglongjmp), because libLLVM's longjmp is one ThreadSanitizer cannot follow.
-// Each thread gets an alternate signal stack on its first region, so that even a stack overflow
-// inside LLVM is contained.
+// install) are installed at the same time, so that kcache's stay on top of them. The jump out of a
+// crash is taken in kcache's own code (sigsetjmp/siglongjmp), because libLLVM's longjmp is one
+// ThreadSanitizer cannot follow. Each thread gets an alternate signal stack on its first region, so
+// that even a stack overflow inside LLVM is contained.
 //
 // What crosses a region. The jump skips every frame between the crash and the region: their
 // destructors do not run and what they allocated is abandoned. So a region holds calls into LLVM
