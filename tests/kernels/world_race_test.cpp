@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <functional>
+#include <string>
 #include <thread>
 
 namespace kcache::test {
@@ -46,12 +47,6 @@ GeneratorFn store_call_after(const Function& callee, std::function<void()> defin
     };
 }
 
-struct Race {
-    MethodTable& table;
-    Function& helper;
-    Function& kernel;
-};
-
 void expect_new_callee(KernelCompiler& kc, Function& kernel, float expected) {
     ArtifactPtr a = kc.compile(kernel, kernel_tt(), kHost);
     EXPECT_EQ(run_store_kernel(a), expected);
@@ -59,60 +54,46 @@ void expect_new_callee(KernelCompiler& kc, Function& kernel, float expected) {
     EXPECT_EQ(kc.compile(kernel, kernel_tt(), kHost), a); // and the rebuilt one hits
 }
 
+// Defines `kernel(out)` in `home`, storing helper(1.0f), and runs `definition` inside its build;
+// a compiler over `compile_in` must build it against helper(x) = x + 10, the new callee.
+void expect_built_with_callee_defined_mid_build(MethodTable& home, MethodTable& compile_in,
+                                                Function& helper, const std::string& name,
+                                                std::function<void()> definition) {
+    Function& kernel = Function::define(unique("race_kernel"));
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    add_generator(home, kernel, Signature({Ptr(Float32())}),
+                  store_call_after(helper, std::move(definition), done));
+    KernelCompiler kc(compile_in, unique(name));
+    expect_new_callee(kc, kernel, 11.0f);
+}
+
 TEST(KernelWorldRace, CalleeRedefinedMidBuild) {
     MethodTable& table = fresh_table("race_redefine");
     Function& helper = Function::define(unique("race_helper"));
-    Function& kernel = Function::define(unique("race_kernel"));
     add_generator(table, helper, Signature({Float32()}), add_const(1.0f), Float32());
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    add_generator(table, kernel, Signature({Ptr(Float32())}),
-                  store_call_after(
-                      helper,
-                      [&] {
-                          add_generator(table, helper, Signature({Float32()}), add_const(10.0f),
-                                        Float32());
-                      },
-                      done));
-    KernelCompiler kc(table, unique("race_redefine"));
-    expect_new_callee(kc, kernel, 11.0f);
+    expect_built_with_callee_defined_mid_build(table, table, helper, "race_redefine", [&] {
+        add_generator(table, helper, Signature({Float32()}), add_const(10.0f), Float32());
+    });
 }
 
 TEST(KernelWorldRace, MoreSpecificCalleeInsertedMidBuild) {
     MethodTable& table = fresh_table("race_insert");
     Function& helper = Function::define(unique("race_helper"));
-    Function& kernel = Function::define(unique("race_kernel"));
     Type T = Type::type_var("T", Real());
     add_generator(table, helper, Signature({T}, {T}), add_const(1.0f), T);
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    add_generator(table, kernel, Signature({Ptr(Float32())}),
-                  store_call_after(
-                      helper,
-                      [&] {
-                          add_generator(table, helper, Signature({Float32()}), add_const(10.0f),
-                                        Float32());
-                      },
-                      done));
-    KernelCompiler kc(table, unique("race_insert"));
-    expect_new_callee(kc, kernel, 11.0f);
+    expect_built_with_callee_defined_mid_build(table, table, helper, "race_insert", [&] {
+        add_generator(table, helper, Signature({Float32()}), add_const(10.0f), Float32());
+    });
 }
 
 TEST(KernelWorldRace, OverlayShadowsCalleeMidBuild) {
     MethodTable& base = fresh_table("race_base");
     MethodTable& overlay = MethodTable::create_overlay(unique("race_overlay"), base);
     Function& helper = Function::define(unique("race_helper"));
-    Function& kernel = Function::define(unique("race_kernel"));
     add_generator(base, helper, Signature({Float32()}), add_const(1.0f), Float32());
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    add_generator(base, kernel, Signature({Ptr(Float32())}),
-                  store_call_after(
-                      helper,
-                      [&] {
-                          add_generator(overlay, helper, Signature({Float32()}), add_const(10.0f),
-                                        Float32());
-                      },
-                      done));
-    KernelCompiler kc(overlay, unique("race_overlay"));
-    expect_new_callee(kc, kernel, 11.0f);
+    expect_built_with_callee_defined_mid_build(base, overlay, helper, "race_overlay", [&] {
+        add_generator(overlay, helper, Signature({Float32()}), add_const(10.0f), Float32());
+    });
 }
 
 // The IR front end: the kernel calls an IR method, and that method's own callee is redefined
