@@ -9,6 +9,7 @@
 #include <llvm/Support/ErrorHandling.h>
 #include <llvm/Support/Signals.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <csignal>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -106,17 +108,46 @@ bool enabled_by_environment() {
     return true;
 }
 
+// LLVM installs its signal handlers once per process, the first time anything asks it to remove
+// a file on a signal (lld's output does) or to call a handler. The thread that asks gets an
+// alternate signal stack malloc'ed by LLVM (MINSIGSTKSZ + 64 KiB) unless it already has one at
+// least that large, and LLVM never takes it back. A sanitizer runtime that gave the thread its
+// own stack then unmaps LLVM's when the thread exits and aborts ("unable to unmap"). So kcache
+// has LLVM register while the thread holds a borrowed stack large enough for LLVM to leave
+// alone, and gives the thread its own stack back afterwards: no thread ever carries LLVM's.
+void register_llvm_signal_handlers() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        const std::size_t bytes = std::max<std::size_t>(256 * 1024, MINSIGSTKSZ + 128 * 1024);
+        void* memory =
+            ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        stack_t borrowed{};
+        borrowed.ss_sp = memory;
+        borrowed.ss_size = bytes;
+        stack_t own{};
+        const bool swapped = memory != MAP_FAILED && sigaltstack(&borrowed, &own) == 0;
+        llvm::sys::AddSignalHandler([](void*) {}, nullptr);
+        if (swapped) {
+            own.ss_flags &= SS_DISABLE; // SS_ONSTACK is a report, not a setting
+            sigaltstack(&own, nullptr);
+        }
+        if (memory != MAP_FAILED)
+            ::munmap(memory, bytes);
+    });
+}
+
 // Installs the handlers once per process; false when recovery is turned off.
 bool install() {
     static const bool installed = [] {
+        // Also with recovery off: lld would otherwise register LLVM's handlers on whichever
+        // thread links first.
+        register_llvm_signal_handlers();
         if (!enabled_by_environment())
             return false;
         for (int signal : kSignals)
             sigaction(signal, nullptr, &original_action[signal]);
         llvm::CrashRecoveryContext::Enable();
-        // LLVM installs handlers of its own the first time anything asks it to remove a file on
-        // a signal (lld's output does); have it do so now, so that ours go on top of them.
-        llvm::sys::AddSignalHandler([](void*) {}, nullptr);
+        // LLVM's handlers are in place (above); ours go on top of them.
         llvm::install_fatal_error_handler(on_fatal_error, nullptr);
         struct sigaction action {};
         action.sa_sigaction = on_signal;

@@ -8,7 +8,9 @@
 // How: as clang's in-process compiler, under llvm::CrashRecoveryContext (enabled once per
 // process, so that lld's own recovery and LLVM's exit paths find a context), with a fatal-error
 // handler that captures LLVM's message. LLVM's own signal handlers (which lld's first link would
-// install) are installed at the same time, so that kcache's stay on top of them. The jump out of a
+// install) are installed at the same time, so that kcache's stay on top of them, and in a way
+// that leaves no thread with an alternate signal stack of LLVM's (which a sanitizer runtime would
+// try to unmap at the thread's exit). The jump out of a
 // crash is taken in kcache's own code (sigsetjmp/siglongjmp), because libLLVM's longjmp is one
 // ThreadSanitizer cannot follow. Each thread gets an alternate signal stack on its first region, so
 // that even a stack overflow inside LLVM is contained.
