@@ -3,7 +3,7 @@
 #pragma once
 
 #include "kernels/kernel_compiler.hpp"
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 
 #include <benchmark/benchmark.h>
 

@@ -12,11 +12,11 @@
 //   BM_LaunchHit/cuda and BM_HandleLaunch/cuda vs BM_RawLaunch/cuda (cuLaunchKernel of the same
 //   function), BM_ColdLoad/cuda
 //   (compile + load per kernel), BM_CopyKernel/cuda and BM_Saxpy/cuda vs BM_MemcpyDtoD/cuda.
-#include "kernels/library.hpp"
-#include "runtime/gpu_device.hpp"
-#include "runtime/host_device.hpp"
+#include "kernels/library/library.hpp"
+#include "runtime/drivers/gpu/gpu_device.hpp"
+#include "runtime/drivers/host/host_device.hpp"
 #include "runtime/runtime.hpp"
-#include "targets/host_abi.hpp"
+#include "targets/host/host_abi.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -90,7 +90,7 @@ void BM_DirectCall_host(benchmark::State& state) {
     auto art = env.compiler.compile(Function::named("fill"), tt_of<float*, float, I32>(),
                                     env.dev->target());
     auto module = env.dev->load(*art);
-    // The host module's entry is the argument-array entry (targets/host_abi.hpp).
+    // The host module's entry is the argument-array entry (targets/host/host_abi.hpp).
     auto fn = reinterpret_cast<host::ArgsEntryFn>(module->function());
     float out = 0;
     float* p = &out;

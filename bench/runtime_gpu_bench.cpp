@@ -27,10 +27,10 @@
 // entry is BM_CudaGpu, skipped with the reason. KCACHE_BENCH_SMOKE=1 shrinks every size and
 // skips the checks, so that these code paths run against the fake CUDA driver (tests/bench),
 // which launches nothing: its figures mean nothing.
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 #include "runtime/device_registry.hpp"
-#include "runtime/gpu_api.hpp"
-#include "runtime/gpu_device.hpp"
+#include "runtime/drivers/gpu/gpu_api.hpp"
+#include "runtime/drivers/gpu/gpu_device.hpp"
 #include "runtime/runtime.hpp"
 
 #include <benchmark/benchmark.h>

@@ -19,10 +19,10 @@
 //                                          holds the kernel's entries; one round trip
 #include "cold_compile.hpp"
 #include "store/canonical_ir.hpp"
-#include "store/disk_tier.hpp"
-#include "store/memory_tier.hpp"
-#include "store/redis_tier.hpp"
 #include "store/store.hpp"
+#include "store/tiers/disk/disk_tier.hpp"
+#include "store/tiers/memory/memory_tier.hpp"
+#include "store/tiers/redis/redis_tier.hpp"
 #include "targets/target.hpp"
 #include "test_redis.hpp"
 
@@ -164,7 +164,7 @@ void BM_MemoryStoreHit(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryStoreHit);
 
-// The benchmarks' redis-server (tests/store/test_redis.hpp), started on first use.
+// The benchmarks' redis-server (tests/store/tiers/redis/test_redis.hpp), started on first use.
 test::TestRedis& redis_server() {
     static test::TestRedis server;
     return server;

@@ -11,9 +11,9 @@
 // Both use real time: the process pipeline's cost is mostly in the children.
 #include "cold_compile.hpp"
 #include "kernels/kernel_compiler.hpp"
-#include "kernels/library.hpp"
-#include "targets/cuda_paths.hpp"
-#include "targets/nvptx_target.hpp"
+#include "kernels/library/library.hpp"
+#include "targets/nvptx/cuda_paths.hpp"
+#include "targets/nvptx/nvptx_target.hpp"
 #include "targets/target.hpp"
 
 #include <llvm/IR/LLVMContext.h>

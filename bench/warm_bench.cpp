@@ -4,9 +4,9 @@
 //                    sm_90 and the host at O2, compiled by N threads into a store with an empty
 //                    disk directory and a fresh KernelCompiler each iteration; items/s is the
 //                    throughput. The goal: jobs:2 at least 1.8x jobs:1 on two cores.
-#include "store/disk_tier.hpp"
-#include "store/memory_tier.hpp"
 #include "store/store.hpp"
+#include "store/tiers/disk/disk_tier.hpp"
+#include "store/tiers/memory/memory_tier.hpp"
 #include "warm.hpp"
 
 #include <benchmark/benchmark.h>

@@ -7,7 +7,7 @@
 // - alloc_dealloc_mismatch=0: LLVM 19 frees with free() some buffers it allocated with operator
 //   new (e.g. PredicateInfoBuilder::renameUses, under IPSCCP); harmless, reported by ASan.
 // Alternate signal stacks need no option: kcache registers LLVM's signal handlers so that no
-// thread keeps a stack of LLVM's (targets/crash_recovery.cpp), and ASan frees its own.
+// thread keeps a stack of LLVM's (targets/llvm/crash_recovery.cpp), and ASan frees its own.
 extern "C" const char* __asan_default_options() {
     return "alloc_dealloc_mismatch=0";
 }

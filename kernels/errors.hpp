@@ -11,9 +11,9 @@
 
 namespace kcache::kernels {
 
-/// An LLVM IR method that breaks the IR-method convention (kernels/ir_method.hpp): a declaration
-/// without `!kcache.types`, types that do not match the LLVM parameters, a declaration naming no
-/// generic function, an entry function that is missing or has the wrong parameter types.
+/// An LLVM IR method that breaks the IR-method convention (kernels/frontends/ir/ir_method.hpp): a
+/// declaration without `!kcache.types`, types that do not match the LLVM parameters, a declaration
+/// naming no generic function, an entry function that is missing or has the wrong parameter types.
 class IRConventionError : public Error {
 public:
     IRConventionError(const std::string& what, std::string method, std::string symbol, int line)

@@ -1,11 +1,10 @@
 #include "kernels/front_end.hpp"
 
 #include "core/errors.hpp"
+#include "kernels/builtin_front_ends.inc" // generated: KCACHE_BUILTIN_FRONT_ENDS
 #include "kernels/errors.hpp"
-#include "kernels/generator.hpp"
-#include "kernels/ir_method.hpp"
 #include "kernels/type_names.hpp"
-#include "targets/crash_recovery.hpp"
+#include "targets/llvm/crash_recovery.hpp"
 #include "targets/target.hpp"
 #include "targets/target_errors.hpp"
 
@@ -16,6 +15,14 @@
 #include <mutex>
 #include <shared_mutex>
 #include <vector>
+
+// Each built-in front end's folder defines its factory
+// (kernels/frontends/<name>/<name>_registration.cpp).
+namespace kcache::builtin {
+#define KCACHE_DECLARE_FRONT_END(name) std::unique_ptr<kernels::FrontEnd> front_ends_##name();
+KCACHE_BUILTIN_FRONT_ENDS(KCACHE_DECLARE_FRONT_END)
+#undef KCACHE_DECLARE_FRONT_END
+} // namespace kcache::builtin
 
 namespace kcache::kernels {
 namespace {
@@ -94,8 +101,9 @@ void verify_method(llvm::Module& m, const MethodInstance& mi, const std::string&
 void register_builtin_front_ends() {
     static std::once_flag once;
     std::call_once(once, [] {
-        add_to(bare_registry(), make_ir_front_end());
-        add_to(bare_registry(), make_generator_front_end());
+#define KCACHE_ADD_FRONT_END(name) add_to(bare_registry(), builtin::front_ends_##name());
+        KCACHE_BUILTIN_FRONT_ENDS(KCACHE_ADD_FRONT_END)
+#undef KCACHE_ADD_FRONT_END
     });
 }
 

@@ -4,16 +4,16 @@
 // of each method it reaches by the method's source type, asks it for the specialisation's
 // function type first (callers declare it), then for its module, and links what it gets.
 //
-// Built in: LLVM IR methods (kernels/ir_method.hpp) and generator methods
-// (kernels/generator.hpp). Adding a front end is one file pair, a FrontEnd and its
-// Specialization, plus one FrontEndRegistry::add call before the first compilation that needs it
-// (docs/ARCHITECTURE.md).
+// Built in: LLVM IR methods (kernels/frontends/ir/ir_method.hpp) and generator methods
+// (kernels/frontends/generator/generator.hpp). Adding a front end is one file pair, a FrontEnd and
+// its Specialization, plus one FrontEndRegistry::add call before the first compilation that needs
+// it (docs/ARCHITECTURE.md).
 #pragma once
 
 #include "core/method.hpp"
 #include "core/method_instance.hpp"
 #include "kernels/digest.hpp"
-#include "targets/isolated_context.hpp"
+#include "targets/llvm/isolated_context.hpp"
 #include "targets/target_spec.hpp"
 
 #include <memory>
@@ -111,7 +111,8 @@ public:
     static std::string names();
 };
 
-/// Registers the LLVM IR and generator front ends. Idempotent.
+/// Registers the built-in front ends (the folders of kernels/frontends/: LLVM IR, generator).
+/// Idempotent.
 void register_builtin_front_ends();
 
 namespace detail {

@@ -2,7 +2,7 @@
 
 #include "core/dispatch.hpp"
 #include "kernels/module_builder.hpp"
-#include "targets/isolated_context.hpp"
+#include "targets/llvm/isolated_context.hpp"
 #include "targets/target.hpp"
 
 #include <llvm/IR/LLVMContext.h>

@@ -4,9 +4,9 @@
 #include "core/errors.hpp"
 #include "kernels/front_end.hpp"
 #include "kernels/type_names.hpp"
-#include "targets/crash_recovery.hpp"
-#include "targets/diagnostic_scope.hpp"
-#include "targets/isolated_context.hpp"
+#include "targets/llvm/crash_recovery.hpp"
+#include "targets/llvm/diagnostic_scope.hpp"
+#include "targets/llvm/isolated_context.hpp"
 #include "targets/target.hpp"
 #include "targets/target_errors.hpp"
 

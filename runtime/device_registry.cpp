@@ -4,12 +4,19 @@
 #include "core/excerpt.hpp"
 #include "core/log.hpp"
 #include "core/named_registry.hpp"
+#include "runtime/builtin_device_drivers.inc" // generated: KCACHE_BUILTIN_DEVICE_DRIVERS
 #include "runtime/errors.hpp"
-#include "runtime/gpu_device.hpp"
-#include "runtime/host_device.hpp"
 
 #include <mutex>
 #include <ostream>
+
+// Each built-in driver's folder defines its driver
+// (runtime/drivers/<name>/<name>_registration.cpp).
+namespace kcache::builtin {
+#define KCACHE_DECLARE_DRIVER(name) runtime::DeviceDriver device_drivers_##name();
+KCACHE_BUILTIN_DEVICE_DRIVERS(KCACHE_DECLARE_DRIVER)
+#undef KCACHE_DECLARE_DRIVER
+} // namespace kcache::builtin
 
 namespace kcache::runtime {
 
@@ -136,9 +143,9 @@ void register_builtin_device_drivers() {
     static std::once_flag once;
     std::call_once(once, [] {
         Registry& r = bare_registry();
-        add_to(r, "host", host_device_driver());
-        add_to(r, "cuda", gpu_device_driver(detail::cuda_api));
-        add_to(r, "hip", gpu_device_driver(detail::hip_api));
+#define KCACHE_ADD_DRIVER(name) add_to(r, #name, builtin::device_drivers_##name());
+        KCACHE_BUILTIN_DEVICE_DRIVERS(KCACHE_ADD_DRIVER)
+#undef KCACHE_ADD_DRIVER
     });
 }
 

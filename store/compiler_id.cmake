@@ -1,10 +1,10 @@
 # Writes OUT with KCACHE_COMPILER_ID: SHA-256 over the sources that shape kcache's artifacts
-# (kernels/, targets/ and the store's canonical form), by path relative to ROOT, so that the same
+# (everything under kernels/ and targets/, at any depth: the front ends, the targets and their
+# helpers; and the store's canonical form and keys), by path relative to ROOT, so that the same
 # sources give the same id in any checkout. Rewrites OUT only when the id changes.
-file(GLOB sources RELATIVE "${ROOT}"
-  "${ROOT}/kernels/*.cpp" "${ROOT}/kernels/*.hpp"
-  "${ROOT}/targets/*.cpp" "${ROOT}/targets/*.hpp"
-  "${ROOT}/store/canonical_ir.cpp" "${ROOT}/store/keys.cpp")
+# store/compiler_sources.cmake names the same files for the build's dependencies.
+include("${CMAKE_CURRENT_LIST_DIR}/compiler_sources.cmake")
+kcache_compiler_sources("${ROOT}" sources)
 list(SORT sources)
 set(all "")
 foreach(f IN LISTS sources)

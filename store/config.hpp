@@ -9,7 +9,7 @@
 //                               machine or, through Redis, on another) compiling the same code
 //                               before compiling it too; default 30 s
 //
-// The shared Redis tier (store/redis_tier.hpp), on when KCACHE_REDIS names servers:
+// The shared Redis tier (store/tiers/redis/redis_tier.hpp), on when KCACHE_REDIS names servers:
 //
 //   KCACHE_REDIS                   redis://[[user]:password@]host[:port][/db], several separated
 //                                  by commas (the keys are shared among them by rendezvous
@@ -53,7 +53,7 @@ struct RedisAddress {
     friend bool operator==(const RedisAddress&, const RedisAddress&) = default;
 };
 
-/// The Redis tier's settings (store/redis_tier.hpp).
+/// The Redis tier's settings (store/tiers/redis/redis_tier.hpp).
 struct RedisOptions {
     std::vector<RedisAddress> servers;
     std::chrono::milliseconds connect_timeout{100};

@@ -5,9 +5,9 @@
 #include "kernels/digest.hpp"
 #include "kernels/type_names.hpp"
 #include "store/canonical_ir.hpp"
-#include "store/disk_tier.hpp"
-#include "store/memory_tier.hpp"
-#include "store/redis_tier.hpp"
+#include "store/tiers/disk/disk_tier.hpp"
+#include "store/tiers/memory/memory_tier.hpp"
+#include "store/tiers/redis/redis_tier.hpp"
 
 namespace kcache::store {
 namespace {

@@ -36,7 +36,7 @@ struct Artifact {
     /// when everything asked for was produced.
     std::string notes;
     /// Bytes of static shared memory (addrspace(3) globals) one block uses. On host, the launch
-    /// context's shared-memory base must point to that many; see targets/host_abi.hpp.
+    /// context's shared-memory base must point to that many; see targets/host/host_abi.hpp.
     std::uint64_t static_shared_bytes = 0;
     StepTimes times;
 };

@@ -29,7 +29,7 @@
 // memory is uninitialised), e.g. `@tile = internal addrspace(3) global [256 x float] undef`.
 // Accessed through `ptr addrspace(S)`. External (dynamically sized) shared memory is not
 // supported. Host lowering rewrites these globals into offsets from the launch context's shared
-// base (targets/host_abi.hpp).
+// base (targets/host/host_abi.hpp).
 //
 // Kernel parameters: global memory is `ptr addrspace(G)`, as the GPU backends expect.
 #pragma once

@@ -3,7 +3,7 @@
 #include "core/errors.hpp"
 #include "core/excerpt.hpp"
 #include "targets/builtins.hpp"
-#include "targets/llvm_support.hpp"
+#include "targets/llvm/llvm_support.hpp"
 #include "targets/target_errors.hpp"
 
 #include <llvm/ADT/SmallPtrSet.h>

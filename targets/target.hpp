@@ -9,8 +9,8 @@
 // The module must hold the kernel entry and every function it calls; it is modified in place.
 // After a step throws, the module is in an unspecified (but destructible) state: discard it --
 // except after a LoweringCrashError: LLVM crashed in the module's context (the crash was
-// contained, targets/crash_recovery.hpp), and the context and its modules must then be neither
-// used nor destroyed. Own contexts through an IsolatedContext (targets/isolated_context.hpp),
+// contained, targets/llvm/crash_recovery.hpp), and the context and its modules must then be neither
+// used nor destroyed. Own contexts through an IsolatedContext (targets/llvm/isolated_context.hpp),
 // which leaks such a context instead of destroying it.
 // One LLVMContext per compilation: steps install a diagnostic handler on the module's context
 // while they run, so a context must not be shared by compilations running at the same time.
@@ -18,7 +18,7 @@
 
 #include "targets/address_spaces.hpp"
 #include "targets/artifact.hpp"
-#include "targets/crash_recovery.hpp"
+#include "targets/llvm/crash_recovery.hpp"
 #include "targets/target_spec.hpp"
 
 #include <chrono>

@@ -32,7 +32,7 @@ public:
 };
 
 /// LLVM crashed -- a fatal error such as "Cannot select", an abort, a fault -- while working on
-/// a module, and the crash was contained (targets/crash_recovery.hpp): the compilation failed,
+/// a module, and the crash was contained (targets/llvm/crash_recovery.hpp): the compilation failed,
 /// nothing was cached, the module and its context were abandoned, and the process goes on.
 class LoweringCrashError : public LoweringError {
 public:

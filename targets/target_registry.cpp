@@ -3,13 +3,19 @@
 #include "core/errors.hpp"
 #include "core/excerpt.hpp"
 #include "core/named_registry.hpp"
-#include "targets/amdgpu_target.hpp"
-#include "targets/host_target.hpp"
-#include "targets/nvptx_target.hpp"
+#include "targets/builtin_targets.inc" // generated: KCACHE_BUILTIN_TARGETS
+#include "targets/target.hpp"
 
 #include <mutex>
 
 namespace kcache {
+
+// Each built-in target's folder defines its factory (targets/<name>/<name>_registration.cpp).
+namespace builtin {
+#define KCACHE_DECLARE_TARGET(name) TargetFactory targets_##name();
+KCACHE_BUILTIN_TARGETS(KCACHE_DECLARE_TARGET)
+#undef KCACHE_DECLARE_TARGET
+} // namespace builtin
 
 namespace detail {
 struct TargetEntry {
@@ -120,9 +126,9 @@ void register_builtin_targets() {
     static std::once_flag once;
     std::call_once(once, [] {
         Registry& r = bare_registry();
-        add_to(r, "nvptx", [](TargetKind) { return std::make_unique<NvptxTarget>(); });
-        add_to(r, "amdgpu", [](TargetKind) { return std::make_unique<AmdgpuTarget>(); });
-        add_to(r, "host", [](TargetKind) { return std::make_unique<HostTarget>(); });
+#define KCACHE_ADD_TARGET(name) add_to(r, #name, builtin::targets_##name());
+        KCACHE_BUILTIN_TARGETS(KCACHE_ADD_TARGET)
+#undef KCACHE_ADD_TARGET
     });
 }
 

@@ -2,8 +2,9 @@
 // compile for is registered under a name with a factory, and found by name (the CLI, store
 // entries) or through the TargetKind handle the registration returns (TargetSpec).
 //
-// The built-in targets (nvptx, amdgpu, host) are registered by register_builtin_targets(), which
-// the registry calls itself on its first use: no static registration objects, so nothing
+// The built-in targets are the folders targets/<name>/ that register themselves
+// (cmake/KcacheBuiltins.cmake: nvptx, amdgpu, host); register_builtin_targets() adds them, and
+// the registry calls it itself on its first use: no static registration objects, so nothing
 // depends on static-initialisation order or on the linker keeping an otherwise unreferenced
 // object file of a static library. A program or a test registers its own targets by calling
 // TargetRegistry::add at run time, before it compiles for them.
@@ -43,7 +44,8 @@ public:
     static std::string names();
 };
 
-/// Registers nvptx, amdgpu and host. Called by the registry on its first use; idempotent.
+/// Registers the built-in targets (nvptx, amdgpu, host). Called by the registry on its first use;
+/// idempotent.
 void register_builtin_targets();
 
 } // namespace kcache

@@ -1,7 +1,7 @@
 #include "targets/toolchain_report.hpp"
 
-#include "targets/cuda_paths.hpp"
-#include "targets/nvjitlink.hpp"
+#include "targets/nvptx/cuda_paths.hpp"
+#include "targets/nvptx/nvjitlink.hpp"
 
 #include <llvm/Config/llvm-config.h>
 

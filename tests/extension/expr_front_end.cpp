@@ -2,8 +2,8 @@
 
 #include "core/errors.hpp"
 #include "core/method_instance.hpp"
-#include "kernels/emit.hpp"
 #include "kernels/front_end.hpp"
+#include "kernels/frontends/generator/emit.hpp"
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>

@@ -1,7 +1,7 @@
 #include "testcpu_device.hpp"
 
-#include "runtime/block_runner.hpp"
 #include "runtime/device_registry.hpp"
+#include "runtime/drivers/host/block_runner.hpp"
 #include "runtime/errors.hpp"
 #include "testcpu_target.hpp"
 

@@ -1,13 +1,13 @@
 // A test-only device driver, "testcpu": two devices that run testcpu artifacts on this CPU. Each
-// loads modules with its own ORC loader (targets/host_loader.hpp), sets a launch's arguments one
-// by one from the parameter layout into an argument buffer of its own, as a driver that takes
+// loads modules with its own ORC loader (targets/host/host_loader.hpp), sets a launch's arguments
+// one by one from the parameter layout into an argument buffer of its own, as a driver that takes
 // arguments by size and alignment does (Level Zero, Vulkan), and runs the blocks on the
-// launching thread through the runtime's block scheduler (runtime/block_runner.hpp). Nothing in
-// runtime/ names it.
+// launching thread through the runtime's block scheduler (runtime/drivers/host/block_runner.hpp).
+// Nothing in runtime/ names it.
 #pragma once
 
 #include "runtime/device.hpp"
-#include "targets/host_loader.hpp"
+#include "targets/host/host_loader.hpp"
 
 #include <atomic>
 #include <memory>

@@ -1,9 +1,9 @@
-// A test-only target, "testcpu": code for this CPU under the host ABI (targets/host_abi.hpp),
+// A test-only target, "testcpu": code for this CPU under the host ABI (targets/host/host_abi.hpp),
 // with its own address-space numbering and its own artifact format, registered from the test
 // program. Nothing in targets/ names it.
 #pragma once
 
-#include "targets/host_target.hpp"
+#include "targets/host/host_target.hpp"
 
 namespace kcache::test {
 

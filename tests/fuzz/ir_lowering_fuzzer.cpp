@@ -12,9 +12,9 @@
 // contained crash); anything else -- an uncontained crash, another exception, a hang, a leak --
 // is a finding.
 #include "kernels/errors.hpp"
-#include "kernels/ir_method.hpp"
+#include "kernels/frontends/ir/ir_method.hpp"
 #include "kernels/kernel_compiler.hpp"
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 #include "kernels/type_names.hpp"
 #include "targets/target_errors.hpp"
 

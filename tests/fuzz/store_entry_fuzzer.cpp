@@ -28,7 +28,7 @@ void decode_all(std::span<const std::uint8_t> bytes, const Seal& seal) {
     if (any && any.value.action)
         (void)decode_action(bytes, any.value.action->key, seal);
     // A Redis action value: an action entry, then the content entry it names
-    // (store/redis_tier.cpp), split at the first entry's size.
+    // (store/tiers/redis/redis_tier.cpp), split at the first entry's size.
     if (const auto first = entry_size(bytes)) {
         if (*first > bytes.size())
             __builtin_trap(); // a size past the end would be read out of bounds

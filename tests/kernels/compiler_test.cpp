@@ -5,10 +5,10 @@
 #include "test_util.hpp"
 
 #include "core/type_of.hpp"
-#include "kernels/ir_method.hpp"
+#include "kernels/frontends/ir/ir_method.hpp"
 #include "kernels/kernel_compiler.hpp"
-#include "kernels/library.hpp"
-#include "targets/ir.hpp"
+#include "kernels/library/library.hpp"
+#include "targets/llvm/ir.hpp"
 
 #include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/IR/LLVMContext.h>

@@ -4,7 +4,7 @@
 #include "test_util.hpp"
 
 #include "kernels/errors.hpp"
-#include "kernels/ir_method.hpp"
+#include "kernels/frontends/ir/ir_method.hpp"
 #include "kernels/kernel_compiler.hpp"
 #include "kernels/type_names.hpp"
 #include "targets/target_errors.hpp"

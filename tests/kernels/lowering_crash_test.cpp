@@ -7,9 +7,9 @@
 #include "test_util.hpp"
 
 #include "kernels/errors.hpp"
-#include "kernels/ir_method.hpp"
+#include "kernels/frontends/ir/ir_method.hpp"
 #include "kernels/kernel_compiler.hpp"
-#include "targets/crash_recovery.hpp"
+#include "targets/llvm/crash_recovery.hpp"
 #include "targets/target_errors.hpp"
 
 #include <gtest/gtest.h>

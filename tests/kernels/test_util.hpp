@@ -3,8 +3,8 @@
 #pragma once
 
 #include "core/method_table.hpp"
-#include "kernels/emit.hpp"
-#include "kernels/generator.hpp"
+#include "kernels/frontends/generator/emit.hpp"
+#include "kernels/frontends/generator/generator.hpp"
 #include "kernels/kernel_compiler.hpp"
 #include "targets/target.hpp"
 

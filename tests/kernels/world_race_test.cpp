@@ -6,8 +6,8 @@
 #include "host_runner.hpp"
 #include "test_util.hpp"
 
-#include "kernels/generator.hpp"
-#include "kernels/ir_method.hpp"
+#include "kernels/frontends/generator/generator.hpp"
+#include "kernels/frontends/ir/ir_method.hpp"
 #include "kernels/kernel_compiler.hpp"
 
 #include <gtest/gtest.h>

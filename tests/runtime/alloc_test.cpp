@@ -3,7 +3,7 @@
 #include "allocation_counter.hpp"
 #include "test_support.hpp"
 
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 // one consistent definition.
 #include "test_support.hpp"
 
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 
 #include <gtest/gtest.h>
 

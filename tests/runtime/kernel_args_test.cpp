@@ -4,7 +4,7 @@
 
 #include "core/errors.hpp"
 #include "kernels/errors.hpp"
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 #include "runtime/kernel_args.hpp"
 
 #include <gtest/gtest.h>

@@ -6,7 +6,7 @@
 #include "tracking_device.hpp"
 
 #include "core/errors.hpp"
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // references, for several types and sizes (including sizes that are no multiple of the block).
 #include "test_support.hpp"
 
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 
 #include <gtest/gtest.h>
 

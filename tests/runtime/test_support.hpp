@@ -1,10 +1,10 @@
 // Shared fixtures of the runtime tests: a process-wide host device and small generator kernels.
 #pragma once
 
-#include "kernels/emit.hpp"
-#include "kernels/generator.hpp"
-#include "runtime/gpu_device.hpp"
-#include "runtime/host_device.hpp"
+#include "kernels/frontends/generator/emit.hpp"
+#include "kernels/frontends/generator/generator.hpp"
+#include "runtime/drivers/gpu/gpu_device.hpp"
+#include "runtime/drivers/host/host_device.hpp"
 #include "runtime/runtime.hpp"
 
 #include <atomic>

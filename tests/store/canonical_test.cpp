@@ -4,12 +4,12 @@
 #include "../kernels/test_util.hpp"
 
 #include "core/dispatch.hpp"
-#include "kernels/ir_method.hpp"
+#include "kernels/frontends/ir/ir_method.hpp"
 #include "kernels/kernel_compiler.hpp"
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 #include "store/canonical_ir.hpp"
 #include "store/keys.hpp"
-#include "targets/ir.hpp"
+#include "targets/llvm/ir.hpp"
 #include "targets/target.hpp"
 
 #include <llvm/IR/LLVMContext.h>

@@ -5,7 +5,7 @@
 #include "../kernels/test_util.hpp"
 #include "store_util.hpp"
 
-#include "runtime/host_device.hpp"
+#include "runtime/drivers/host/host_device.hpp"
 #include "runtime/runtime.hpp"
 
 #include <gtest/gtest.h>

@@ -1,9 +1,9 @@
 #include "store_util.hpp"
 
 #include "../kernels/test_util.hpp"
-#include "kernels/emit.hpp"
-#include "kernels/ir_method.hpp"
-#include "runtime/host_device.hpp"
+#include "kernels/frontends/generator/emit.hpp"
+#include "kernels/frontends/ir/ir_method.hpp"
+#include "runtime/drivers/host/host_device.hpp"
 #include "runtime/runtime.hpp"
 
 #include <atomic>

@@ -3,11 +3,11 @@
 #pragma once
 
 #include "core/method_table.hpp"
-#include "kernels/generator.hpp"
+#include "kernels/frontends/generator/generator.hpp"
 #include "kernels/kernel_compiler.hpp"
-#include "store/disk_tier.hpp"
-#include "store/memory_tier.hpp"
 #include "store/store.hpp"
+#include "store/tiers/disk/disk_tier.hpp"
+#include "store/tiers/memory/memory_tier.hpp"
 
 #include <chrono>
 #include <filesystem>

@@ -16,7 +16,7 @@
 #include "store_util.hpp"
 
 #include "demo.hpp" // tools/kcache
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 
 #include <fcntl.h>
 #include <grp.h>

@@ -1,12 +1,12 @@
-// Runs host artifacts (targets/host_abi.hpp) in the test process through kcache's own ORC loader
-// (targets/host_loader.hpp), one std::thread per GPU thread of a block so that barriers work:
-// an executor independent of the runtime's host device, for checking what the compiler emits
+// Runs host artifacts (targets/host/host_abi.hpp) in the test process through kcache's own ORC
+// loader (targets/host/host_loader.hpp), one std::thread per GPU thread of a block so that barriers
+// work: an executor independent of the runtime's host device, for checking what the compiler emits
 // against C++ references.
 #pragma once
 
 #include "targets/artifact.hpp"
-#include "targets/host_abi.hpp"
-#include "targets/host_loader.hpp"
+#include "targets/host/host_abi.hpp"
+#include "targets/host/host_loader.hpp"
 
 #include <cstdint>
 #include <functional>

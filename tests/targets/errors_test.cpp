@@ -1,7 +1,7 @@
 // Bad input becomes typed errors, never a crash; TargetSpec as a sharding key.
 #include "kernels.hpp"
 
-#include "targets/ir.hpp"
+#include "targets/llvm/ir.hpp"
 #include "targets/target_errors.hpp"
 
 #include <llvm/Support/raw_ostream.h>

@@ -4,8 +4,8 @@
 #include "kernels.hpp"
 
 #include "core/excerpt.hpp"
-#include "targets/crash_recovery.hpp"
-#include "targets/cuda_paths.hpp"
+#include "targets/llvm/crash_recovery.hpp"
+#include "targets/nvptx/cuda_paths.hpp"
 #include "targets/target_errors.hpp"
 
 #include <llvm/Support/ErrorHandling.h>

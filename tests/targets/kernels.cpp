@@ -1,6 +1,6 @@
 #include "kernels.hpp"
 
-#include "targets/ir.hpp"
+#include "targets/llvm/ir.hpp"
 
 namespace kcache::test {
 

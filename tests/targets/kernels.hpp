@@ -1,7 +1,7 @@
 // Small kernels in textual LLVM IR using the portable builtins, shared by the targets tests.
 #pragma once
 
-#include "targets/isolated_context.hpp"
+#include "targets/llvm/isolated_context.hpp"
 #include "targets/target.hpp"
 
 #include <llvm/IR/LLVMContext.h>

@@ -5,7 +5,7 @@
 #include "host_runner.hpp"
 #include "kernels.hpp"
 
-#include "targets/host_target.hpp"
+#include "targets/host/host_target.hpp"
 #include "targets/target_errors.hpp"
 #include "targets/target_registry.hpp"
 

@@ -3,9 +3,9 @@
 #include "command.hpp"
 #include "core/excerpt.hpp"
 #include "store/config.hpp"
-#include "store/disk_tier.hpp"
 #include "store/keys.hpp"
-#include "store/persistent_stats.hpp"
+#include "store/tiers/disk/disk_tier.hpp"
+#include "store/tiers/disk/persistent_stats.hpp"
 #include "units.hpp"
 
 #include <CLI/CLI.hpp>

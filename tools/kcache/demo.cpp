@@ -3,13 +3,13 @@
 #include "provenance.hpp"
 
 #include "core/excerpt.hpp"
-#include "kernels/generator.hpp"
-#include "kernels/library.hpp"
+#include "kernels/frontends/generator/generator.hpp"
+#include "kernels/library/library.hpp"
 #include "runtime/device_registry.hpp"
 #include "runtime/runtime.hpp"
-#include "store/disk_tier.hpp"
-#include "store/redis_tier.hpp"
 #include "store/store.hpp"
+#include "store/tiers/disk/disk_tier.hpp"
+#include "store/tiers/redis/redis_tier.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -3,7 +3,7 @@
 #include "command.hpp"
 #include "core/excerpt.hpp"
 #include "kernels/kernel_compiler.hpp"
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 #include "runtime/device_registry.hpp"
 #include "runtime/errors.hpp"
 #include "store/keys.hpp"

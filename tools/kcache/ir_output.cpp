@@ -2,8 +2,8 @@
 
 #include "store/canonical_ir.hpp"
 #include "store/keys.hpp"
-#include "targets/isolated_context.hpp"
-#include "targets/llvm_support.hpp"
+#include "targets/llvm/isolated_context.hpp"
+#include "targets/llvm/llvm_support.hpp"
 #include "targets/target.hpp"
 
 #include <llvm/IR/Module.h>

@@ -3,8 +3,8 @@
 #include "core/errors.hpp"
 #include "demo.hpp"
 #include "runtime/device_registry.hpp"
-#include "store/persistent_stats.hpp"
 #include "store/store.hpp"
+#include "store/tiers/disk/persistent_stats.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -11,7 +11,7 @@
 #include "core/function.hpp"
 #include "core/types.hpp"
 #include "kernels/kernel_compiler.hpp"
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 #include "targets/target_spec.hpp"
 
 #include <chrono>

@@ -2,10 +2,10 @@
 // parallel, with a progress bar on a terminal and one summary line.
 #include "command.hpp"
 #include "core/excerpt.hpp"
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 #include "progress.hpp"
-#include "store/persistent_stats.hpp"
 #include "store/store.hpp"
+#include "store/tiers/disk/persistent_stats.hpp"
 #include "targets/target_errors.hpp"
 #include "targets/target_registry.hpp"
 #include "warm.hpp"

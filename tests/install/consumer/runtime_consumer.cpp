@@ -1,9 +1,9 @@
 // Launches the library's saxpy on the host device through the installed kcache::runtime and
 // checks every element. Exit status 0 when all are right.
 #include "kernels/kernel_compiler.hpp"
-#include "kernels/library.hpp"
+#include "kernels/library/library.hpp"
 #include "runtime/buffer.hpp"
-#include "runtime/host_device.hpp"
+#include "runtime/drivers/host/host_device.hpp"
 #include "runtime/runtime.hpp"
 
 #include <cmath>

@@ -1,0 +1,12 @@
+// The HIP device driver's registration (cmake/KcacheBuiltins.cmake): the shared GPU
+// device logic over this folder's driver table, added by the device registry on its first use.
+#include "runtime/drivers/gpu/gpu_api.hpp"
+#include "runtime/drivers/gpu/gpu_device.hpp"
+
+namespace kcache::builtin {
+
+runtime::DeviceDriver device_drivers_hip() {
+    return runtime::gpu_device_driver(runtime::detail::hip_api);
+}
+
+} // namespace kcache::builtin
