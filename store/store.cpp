@@ -9,6 +9,8 @@
 #include "store/tiers/memory/memory_tier.hpp"
 #include "store/tiers/redis/redis_tier.hpp"
 
+#include <typeinfo>
+
 namespace kcache::store {
 namespace {
 
@@ -147,11 +149,32 @@ ArtifactPtr Store::recall(const kernels::CompileInfo& info, kernels::Resolver& r
         recalls_.fetch_add(1, std::memory_order_relaxed);
         return a;
     } catch (const std::exception& e) {
-        // Ambiguity, an unparsable record, a failing tier: the build will say what is wrong.
-        recall_stale_.fetch_add(1, std::memory_order_relaxed);
-        log().debug("kcache store: recall of {} failed: {}", info.mi->str(), e.what());
+        // Ambiguity, an unparsable record, a failing tier, or a bug: the build goes on (and says
+        // what is wrong with the kernel if anything is), but the miss is not silent.
+        recall_failed(*info.mi, e);
         return nullptr;
     }
+}
+
+void Store::recall_failed(const MethodInstance& mi, const std::exception& e) {
+    recall_errors_.fetch_add(1, std::memory_order_relaxed);
+    // The cause: the error's type and the first line of its message, without what names the
+    // kernel, so that one failing tier is one warning however many kernels it fails.
+    std::string_view what = e.what();
+    what = what.substr(0, what.find('\n'));
+    std::string cause = std::string(typeid(e).name()) + ": " + std::string(what.substr(0, 200));
+    bool first;
+    {
+        std::lock_guard lock(noted_mutex_);
+        first = noted_recall_causes_.insert(cause).second;
+    }
+    if (first)
+        log().warn("kcache store: recalling {} failed, so it is built instead: {} (further "
+                   "failures of this kind are logged at debug level and counted as "
+                   "recall_errors)",
+                   mi.str(), e.what());
+    else
+        log().debug("kcache store: recall of {} failed: {}", mi.str(), e.what());
 }
 
 kernels::ArtifactStore::Probe Store::probe(llvm::Module& prepared, const kernels::CompileInfo& info,
@@ -193,6 +216,7 @@ StoreStats Store::stats() const {
     s.recalls = recalls_.load(std::memory_order_relaxed);
     s.recall_misses = recall_misses_.load(std::memory_order_relaxed);
     s.recall_stale = recall_stale_.load(std::memory_order_relaxed);
+    s.recall_errors = recall_errors_.load(std::memory_order_relaxed);
     s.content_hits = content_hits_.load(std::memory_order_relaxed);
     s.published = published_.load(std::memory_order_relaxed);
     for (const auto& t : tiers_)

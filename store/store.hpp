@@ -33,6 +33,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <span>
 #include <string>
 #include <utility>
@@ -44,8 +46,11 @@ struct StoreStats {
     std::uint64_t recalls = 0;       ///< compilations answered by an action entry: no IR built
     std::uint64_t recall_misses = 0; ///< no action entry for the compilation
     std::uint64_t recall_stale = 0;  ///< an action entry that no longer holds: rebuilt
-    std::uint64_t content_hits = 0;  ///< compilations ended at the probe by stored code
-    std::uint64_t published = 0;     ///< compiled artifacts stored
+    /// a recall that failed with an error (a failing tier, an unreadable record, a bug): the
+    /// kernel is built instead; each cause is logged as a warning once
+    std::uint64_t recall_errors = 0;
+    std::uint64_t content_hits = 0; ///< compilations ended at the probe by stored code
+    std::uint64_t published = 0;    ///< compiled artifacts stored
     std::vector<std::pair<std::string, TierStats>> tiers; ///< fastest first
 };
 
@@ -72,9 +77,14 @@ private:
     ArtifactPtr copy_up(const ContentKey& key, ArtifactPtr a, std::size_t found);
     void put_action(const std::shared_ptr<const ActionEntry>& entry, const ArtifactPtr& content);
 
+    /// Counts a recall that failed with `e`; warns once per cause, then logs at debug level.
+    void recall_failed(const MethodInstance& mi, const std::exception& e);
+
     std::vector<std::unique_ptr<Tier>> tiers_;
-    std::atomic<std::uint64_t> recalls_{0}, recall_misses_{0}, recall_stale_{0}, content_hits_{0},
-        published_{0};
+    std::atomic<std::uint64_t> recalls_{0}, recall_misses_{0}, recall_stale_{0}, recall_errors_{0},
+        content_hits_{0}, published_{0};
+    std::mutex noted_mutex_;
+    std::set<std::string, std::less<>> noted_recall_causes_;
 };
 
 /// The tiers `config` asks for, fastest first: memory; then the disk when it is on and its

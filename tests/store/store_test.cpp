@@ -7,6 +7,7 @@
 
 #include "runtime/drivers/host/host_device.hpp"
 #include "runtime/runtime.hpp"
+#include "store/tiers/memory/memory_tier.hpp"
 
 #include <gtest/gtest.h>
 
@@ -161,6 +162,43 @@ TEST(ActionCache, MethodsWithoutADigestGetNoActionEntry) {
     EXPECT_EQ(store->stats().recall_misses, 2u);
     EXPECT_EQ(store->stats().content_hits, 1u) << "the content store still serves it";
     EXPECT_GT(second.stats().build.count(), 0);
+}
+
+// A tier whose action lookups fail with an error (a bug, a broken backend): every recall fails.
+class FailingActionTier final : public store::Tier {
+public:
+    std::string_view name() const override { return "failing"; }
+    store::ArtifactPtr get(const store::ContentKey& key) override { return inner_.get(key); }
+    store::ArtifactPtr put(const store::ContentKey& key, store::ArtifactPtr a) override {
+        return inner_.put(key, std::move(a));
+    }
+    store::ActionHit get(const store::ActionKey&) override {
+        throw std::runtime_error("the action index is broken");
+    }
+    void put(const std::shared_ptr<const store::ActionEntry>& entry,
+             const store::ArtifactPtr& content) override {
+        inner_.put(entry, content);
+    }
+    store::TierStats stats() const override { return inner_.stats(); }
+
+private:
+    store::MemoryTier inner_{std::uint64_t(64) << 20};
+};
+
+TEST(ActionCache, AFailingRecallIsCountedNotSilentAndTheKernelIsBuilt) {
+    std::vector<std::unique_ptr<store::Tier>> tiers;
+    tiers.push_back(std::make_unique<FailingActionTier>());
+    store::Store store(std::move(tiers));
+    for (int i = 0; i < 2; ++i) {
+        Chain c; // fresh functions, each with a source digest: each compile tries a recall
+        Compiler compiler(c.table, store);
+        EXPECT_EQ(run_on_host(compiler.compiler, c.k, 4), sums(1, 2));
+        EXPECT_GT(compiler.compiler.stats().build.count(), 0) << "built instead";
+    }
+    const store::StoreStats s = store.stats();
+    EXPECT_EQ(s.recall_errors, 2u) << "each failed recall counted, one warning per cause";
+    EXPECT_EQ(s.recall_stale, 0u) << "an error is not a stale entry";
+    EXPECT_EQ(s.recalls, 0u);
 }
 
 TEST(ActionCache, AnActionWhoseContentIsGoneIsAMiss) {

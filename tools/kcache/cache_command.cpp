@@ -204,6 +204,7 @@ int run_stats(const Options& o, Session& session) {
                             {"recalls", s.recalls},
                             {"recall_misses", s.recall_misses},
                             {"recall_stale", s.recall_stale},
+                            {"recall_errors", s.recall_errors},
                             {"content_hits", s.content_hits},
                             {"tiers", tiers}}
                            .dump(2)
@@ -215,7 +216,9 @@ int run_stats(const Options& o, Session& session) {
         << "entries:      " << content << " content, " << action << " action; "
         << format_size(bytes) << " of " << format_size(disk->options().max_size) << "\n"
         << "compilations: " << s.published << " compiled and stored, " << s.recalls
-        << " recalled (no IR built), " << s.content_hits << " found by IR hash\n";
+        << " recalled (no IR built), " << s.content_hits << " found by IR hash"
+        << (s.recall_errors ? ", " + std::to_string(s.recall_errors) + " recalls failed" : "")
+        << "\n";
     for (const auto& [name, t] : s.tiers)
         out << std::left << std::setw(14) << name + ":" << std::right << t.hits << " hits, "
             << t.misses << " misses, " << format_size(t.bytes_read) << " read, "

@@ -27,7 +27,7 @@ struct StoreCounter {
 constexpr StoreCounter kStoreCounters[] = {
     {"recalls", &StoreStats::recalls},           {"recall_misses", &StoreStats::recall_misses},
     {"recall_stale", &StoreStats::recall_stale}, {"content_hits", &StoreStats::content_hits},
-    {"published", &StoreStats::published},
+    {"published", &StoreStats::published},       {"recall_errors", &StoreStats::recall_errors},
 };
 
 struct TierCounter {
