@@ -26,25 +26,41 @@ struct TierStats {
     std::uint64_t corrupt = 0;       ///< entries found bad (seal, key, format) and dropped
     std::uint64_t evictions = 0;     ///< entries removed to stay under the size cap
     std::uint64_t lock_waits = 0;    ///< compile locks that were held by someone else
+    std::uint64_t lock_timeouts = 0; ///< of those, waits that gave up at the lock timeout
     std::uint64_t errors = 0;        ///< I/O failures (each a warning, never a failure)
     // Remote tiers:
     std::uint64_t rejected = 0; ///< values whose MAC did not verify (or that had none)
     std::uint64_t dropped = 0;  ///< uploads dropped: the queue was full or the server backing off
     std::uint64_t backoffs = 0; ///< operations skipped because their server was backing off
+    std::uint64_t connects = 0; ///< connections attempted, made or not
+    std::uint64_t connect_timeouts = 0; ///< connects that the connect timeout ended (errors)
+    std::uint64_t timeouts = 0;         ///< operations that the operation timeout ended (errors)
 };
 
 /// TierStats as counters that a tier's threads bump concurrently (relaxed: statistics, not
 /// synchronisation).
 struct TierCounters {
     std::atomic<std::uint64_t> hits{0}, misses{0}, bytes_read{0}, bytes_written{0}, corrupt{0},
-        evictions{0}, lock_waits{0}, errors{0}, rejected{0}, dropped{0}, backoffs{0};
+        evictions{0}, lock_waits{0}, lock_timeouts{0}, errors{0}, rejected{0}, dropped{0},
+        backoffs{0}, connects{0}, connect_timeouts{0}, timeouts{0};
 
     TierStats snapshot() const {
         constexpr auto relaxed = std::memory_order_relaxed;
-        return {hits.load(relaxed),          misses.load(relaxed),  bytes_read.load(relaxed),
-                bytes_written.load(relaxed), corrupt.load(relaxed), evictions.load(relaxed),
-                lock_waits.load(relaxed),    errors.load(relaxed),  rejected.load(relaxed),
-                dropped.load(relaxed),       backoffs.load(relaxed)};
+        return {.hits = hits.load(relaxed),
+                .misses = misses.load(relaxed),
+                .bytes_read = bytes_read.load(relaxed),
+                .bytes_written = bytes_written.load(relaxed),
+                .corrupt = corrupt.load(relaxed),
+                .evictions = evictions.load(relaxed),
+                .lock_waits = lock_waits.load(relaxed),
+                .lock_timeouts = lock_timeouts.load(relaxed),
+                .errors = errors.load(relaxed),
+                .rejected = rejected.load(relaxed),
+                .dropped = dropped.load(relaxed),
+                .backoffs = backoffs.load(relaxed),
+                .connects = connects.load(relaxed),
+                .connect_timeouts = connect_timeouts.load(relaxed),
+                .timeouts = timeouts.load(relaxed)};
     }
 };
 

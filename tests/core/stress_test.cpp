@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -48,13 +47,20 @@ TEST(Stress, NoStaleResultAfterRedefinition) {
         return v.version;
     };
 
+    constexpr int kReaders = 3;
+    constexpr long kVersions = 200;
     std::atomic<long> published{0}; // the newest leaf version whose add_method returned
     std::atomic<bool> stop{false};
     std::atomic<long> stale{0}, lookups{0};
+    // Per reader: the newest published version that a whole round of its lookups started after,
+    // and how many new versions it saw that way. The writer waits for every reader to finish a
+    // round in each new world before publishing the next, so every reader observes every one.
+    std::atomic<long> observed[kReaders] = {};
+    long worlds[kReaders] = {};
     const Type tt = tt_of<std::int64_t>();
 
     std::vector<std::thread> readers;
-    for (int t = 0; t < 3; ++t)
+    for (int t = 0; t < kReaders; ++t)
         readers.emplace_back([&, t] {
             int i = 0;
             while (!stop.load(std::memory_order_relaxed)) {
@@ -66,13 +72,24 @@ TEST(Stress, NoStaleResultAfterRedefinition) {
                 if (!r || *r < floor || !direct || *direct < floor || s != -1)
                     stale.fetch_add(1);
                 lookups.fetch_add(3, std::memory_order_relaxed);
+                if (floor != observed[t].load(std::memory_order_relaxed)) {
+                    ++worlds[t]; // read by the main thread after the join
+                    observed[t].store(floor, std::memory_order_release);
+                    observed[t].notify_all();
+                }
             }
         });
     std::thread writer([&] {
-        for (long v = 1; v <= 200; ++v) {
+        for (long v = 1; v <= kVersions; ++v) {
             add_method(leaf, Signature{Int64()}, Versioned{v, nullptr});
             published.store(v, std::memory_order_release);
-            std::this_thread::sleep_for(std::chrono::microseconds(200));
+            // Lookups race the next redefinition only once each reader has seen this one. The
+            // readers loop until `stop`, so each gets here (a reader that hangs in a lookup
+            // hangs the test, which ctest's timeout ends).
+            for (auto& o : observed)
+                for (long seen = o.load(std::memory_order_acquire); seen < v;
+                     seen = o.load(std::memory_order_acquire))
+                    o.wait(seen, std::memory_order_acquire);
         }
     });
     writer.join();
@@ -81,7 +98,9 @@ TEST(Stress, NoStaleResultAfterRedefinition) {
         r.join();
 
     EXPECT_EQ(stale.load(), 0);
-    EXPECT_GT(lookups.load(), 600);
+    for (int t = 0; t < kReaders; ++t)
+        EXPECT_EQ(worlds[t], kVersions) << "reader " << t << " saw each redefinition once";
+    EXPECT_GE(lookups.load(), kReaders * 3 * kVersions) << "a round of three per reader and world";
     EXPECT_EQ(cached_compilation(cache, caller, tt, StressKey{0}, compile), 200);
     const CacheStats stats = cache.stats();
     EXPECT_GT(stats.hits, 0u);

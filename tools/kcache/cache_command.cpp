@@ -189,10 +189,14 @@ int run_stats(const Options& o, Session& session) {
                            {"corrupt", t.corrupt},
                            {"evictions", t.evictions},
                            {"lock_waits", t.lock_waits},
+                           {"lock_timeouts", t.lock_timeouts},
                            {"errors", t.errors},
                            {"rejected", t.rejected},
                            {"dropped", t.dropped},
-                           {"backoffs", t.backoffs}};
+                           {"backoffs", t.backoffs},
+                           {"connects", t.connects},
+                           {"connect_timeouts", t.connect_timeouts},
+                           {"timeouts", t.timeouts}};
         session.out << Json{{"directory", root.string()},
                             {"schema", store::kSchemaVersion},
                             {"entries",
@@ -224,7 +228,12 @@ int run_stats(const Options& o, Session& session) {
             << t.misses << " misses, " << format_size(t.bytes_read) << " read, "
             << format_size(t.bytes_written) << " written, " << t.corrupt << " corrupt, "
             << t.evictions << " evicted, " << t.lock_waits << " lock waits, " << t.errors
-            << " errors" << (t.rejected ? ", " + std::to_string(t.rejected) + " rejected" : "")
+            << " errors"
+            << (t.lock_timeouts ? ", " + std::to_string(t.lock_timeouts) + " lock timeouts" : "")
+            << (t.connect_timeouts ? ", " + std::to_string(t.connect_timeouts) + " connect timeouts"
+                                   : "")
+            << (t.timeouts ? ", " + std::to_string(t.timeouts) + " timeouts" : "")
+            << (t.rejected ? ", " + std::to_string(t.rejected) + " rejected" : "")
             << (t.dropped ? ", " + std::to_string(t.dropped) + " uploads dropped" : "") << "\n";
     if (s.tiers.empty())
         out << "(no statistics kept yet: nothing has compiled through this store)\n";

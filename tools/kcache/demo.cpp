@@ -80,7 +80,8 @@ void print_store(std::ostream& out, const store::Store& store) {
             out << "  (" << disk->options().root.string() << ")";
         if (auto* redis = dynamic_cast<const store::RedisTier*>(store.tier(name))) {
             out << ", " << t.rejected << " rejected, " << t.dropped << " uploads dropped, "
-                << t.backoffs << " skipped (back-off)  (";
+                << t.backoffs << " skipped (back-off), " << t.connect_timeouts + t.timeouts
+                << " timeouts  (";
             for (std::size_t i = 0; i < redis->options().servers.size(); ++i)
                 out << (i ? " " : "") << redis->options().servers[i].str();
             out << ")";

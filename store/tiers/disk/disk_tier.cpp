@@ -371,6 +371,7 @@ std::unique_ptr<CompileLock> DiskTier::lock(const ContentKey& key) {
         auto pause = std::chrono::milliseconds(1);
         for (;;) {
             if (std::chrono::steady_clock::now() >= deadline) {
+                counters_.lock_timeouts.fetch_add(1, std::memory_order_relaxed);
                 fault("another process compiling the same code held its lock past the " +
                           std::to_string(options_.lock_timeout.count()) +
                           " ms timeout; compiling here too",

@@ -42,10 +42,14 @@ constexpr TierCounter kTierCounters[] = {
     {"corrupt", &TierStats::corrupt},
     {"evictions", &TierStats::evictions},
     {"lock_waits", &TierStats::lock_waits},
+    {"lock_timeouts", &TierStats::lock_timeouts},
     {"errors", &TierStats::errors},
     {"rejected", &TierStats::rejected},
     {"dropped", &TierStats::dropped},
     {"backoffs", &TierStats::backoffs},
+    {"connects", &TierStats::connects},
+    {"connect_timeouts", &TierStats::connect_timeouts},
+    {"timeouts", &TierStats::timeouts},
 };
 
 TierStats& tier_of(StoreStats& s, std::string_view name) {

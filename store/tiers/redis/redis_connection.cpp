@@ -151,15 +151,26 @@ RedisConnection::~RedisConnection() = default;
 
 std::unique_ptr<RedisConnection> RedisConnection::connect(const RedisAddress& address,
                                                           const RedisLimits& limits,
-                                                          std::string& error) {
+                                                          std::string& error,
+                                                          RedisTimeout* timed_out) {
+    if (timed_out)
+        *timed_out = RedisTimeout::None;
     std::unique_ptr<redisContext, ContextFree> c(redisConnectWithTimeout(
         address.host.c_str(), address.port, to_timeval(limits.connect_timeout)));
+    const int connect_errno = errno; // hiredis 0.14 reports its poll timing out as ETIMEDOUT
     if (!c) {
         error = "cannot connect: out of memory";
         return nullptr;
     }
     if (c->err) {
-        error = std::string("cannot connect: ") + c->errstr;
+        if (c->err == REDIS_ERR_IO && connect_errno == ETIMEDOUT) {
+            error = "cannot connect: no connection within " +
+                    std::to_string(limits.connect_timeout.count()) + " ms";
+            if (timed_out)
+                *timed_out = RedisTimeout::Connect;
+        } else {
+            error = std::string("cannot connect: ") + c->errstr;
+        }
         return nullptr;
     }
     // Every new context gets the timeout (hiredis 0.14's redisReconnect would drop it).
@@ -181,8 +192,11 @@ std::unique_ptr<RedisConnection> RedisConnection::connect(const RedisAddress& ad
     if (address.db != 0)
         setup.push_back({"SELECT", db});
     std::vector<RedisReply> replies;
-    if (!setup.empty() && !conn->pipeline(setup, replies, error))
+    if (!setup.empty() && !conn->pipeline(setup, replies, error)) {
+        if (timed_out && conn->timed_out())
+            *timed_out = RedisTimeout::Operation;
         return nullptr;
+    }
     for (std::size_t i = 0; i < replies.size(); ++i)
         if (!replies[i].is_ok()) {
             error = std::string(setup[i][0] == "AUTH" ? "AUTH" : "SELECT " + db) +
@@ -192,8 +206,9 @@ std::unique_ptr<RedisConnection> RedisConnection::connect(const RedisAddress& ad
     return conn;
 }
 
-bool RedisConnection::fail(std::string& error, const std::string& what) {
+bool RedisConnection::fail(std::string& error, const std::string& what, bool timed_out) {
     broken_ = true;
+    timed_out_ = timed_out;
     error = what;
     return false;
 }
@@ -224,7 +239,7 @@ bool RedisConnection::pipeline(std::span<const RedisCommand> commands,
     }
     for (int done = 0; !done;) {
         if (!wait_for(c->fd, POLLOUT, deadline))
-            return fail(error, timed_out + " (sending)");
+            return fail(error, timed_out + " (sending)", true);
         if (redisBufferWrite(c, &done) != REDIS_OK)
             return fail(error, c->errstr);
     }
@@ -239,7 +254,7 @@ bool RedisConnection::pipeline(std::span<const RedisCommand> commands,
                 return fail(error,
                             "a reply over " + std::to_string(limits_.max_reply_bytes) + " bytes");
             if (!wait_for(c->fd, POLLIN, deadline))
-                return fail(error, timed_out);
+                return fail(error, timed_out, true);
             if (redisBufferRead(c) != REDIS_OK)
                 return fail(error, c->errstr);
         }

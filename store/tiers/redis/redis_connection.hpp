@@ -71,6 +71,13 @@ inline std::string_view as_arg(std::span<const std::uint8_t> bytes) {
     return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
+/// Which timeout ended a failed connect, if one did.
+enum class RedisTimeout {
+    None,
+    Connect,   ///< no connection within the connect timeout
+    Operation, ///< connected, but AUTH or SELECT not answered within the operation timeout
+};
+
 struct RedisLimits {
     std::chrono::milliseconds connect_timeout{100};
     std::chrono::milliseconds timeout{1000};
@@ -81,9 +88,11 @@ struct RedisLimits {
 class RedisConnection {
 public:
     /// Connects, sets the operation timeout, authenticates and selects the database. nullptr,
-    /// with the reason in `error`, on failure.
+    /// with the reason in `error` (and in `timed_out`, when given, the timeout that ended it),
+    /// on failure.
     static std::unique_ptr<RedisConnection> connect(const RedisAddress& address,
-                                                    const RedisLimits& limits, std::string& error);
+                                                    const RedisLimits& limits, std::string& error,
+                                                    RedisTimeout* timed_out = nullptr);
     ~RedisConnection();
     RedisConnection(const RedisConnection&) = delete;
     RedisConnection& operator=(const RedisConnection&) = delete;
@@ -94,6 +103,9 @@ public:
     bool pipeline(std::span<const RedisCommand> commands, std::vector<RedisReply>& replies,
                   std::string& error);
 
+    /// Whether the exchange that broke this connection ran out of the operation timeout.
+    bool timed_out() const { return timed_out_; }
+
     /// One command; a false `ok` leaves the reason in `error`.
     RedisReply command(const RedisCommand& command, bool& ok, std::string& error);
 
@@ -102,11 +114,12 @@ private:
         void operator()(redisContext* c) const;
     };
     RedisConnection(std::unique_ptr<redisContext, ContextFree> context, RedisLimits limits);
-    bool fail(std::string& error, const std::string& what);
+    bool fail(std::string& error, const std::string& what, bool timed_out = false);
 
     std::unique_ptr<redisContext, ContextFree> context_;
     RedisLimits limits_;
     bool broken_ = false;
+    bool timed_out_ = false;
 };
 
 } // namespace kcache::store

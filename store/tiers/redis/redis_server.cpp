@@ -59,6 +59,11 @@ void RedisServer::succeeded() {
         log().info("kcache store: Redis {} answers again", address_.str());
 }
 
+RedisServer::Counts RedisServer::counts() const {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    return {connects_.load(relaxed), connect_timeouts_.load(relaxed), timeouts_.load(relaxed)};
+}
+
 RedisServer::Outcome RedisServer::run(std::span<const RedisCommand> commands,
                                       std::vector<RedisReply>& replies, std::string& error) {
     replies.clear();
@@ -72,9 +77,17 @@ RedisServer::Outcome RedisServer::run(std::span<const RedisCommand> commands,
             idle_.pop_back();
         }
     }
-    if (!conn)
-        conn = RedisConnection::connect(address_, limits_, error);
+    if (!conn) {
+        connects_.fetch_add(1, std::memory_order_relaxed);
+        RedisTimeout timed_out = RedisTimeout::None;
+        conn = RedisConnection::connect(address_, limits_, error, &timed_out);
+        if (timed_out != RedisTimeout::None)
+            (timed_out == RedisTimeout::Connect ? connect_timeouts_ : timeouts_)
+                .fetch_add(1, std::memory_order_relaxed);
+    }
     if (!conn || !conn->pipeline(commands, replies, error)) {
+        if (conn && conn->timed_out())
+            timeouts_.fetch_add(1, std::memory_order_relaxed);
         // A broken connection is dropped, never reconnected
         // (store/tiers/redis/redis_connection.hpp).
         failed(error);

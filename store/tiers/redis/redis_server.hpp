@@ -7,7 +7,8 @@
 // without a connection attempt. The period doubles with each failure in a row (up to a minute,
 // or the period itself if longer) and ends with the first success. When it is over, one
 // operation tries the server again while the others go on skipping it, so a dead server costs
-// one connect timeout per period, not one per compilation.
+// one connect timeout per period, not one per compilation. Connection attempts and the timeouts
+// that ended a connect or an exchange are counted (counts()).
 //
 // A Redis Cluster node answers MOVED or ASK for keys it does not own; hiredis 0.14 cannot follow
 // that, so it is a failure with a message that says to list the servers instead.
@@ -43,6 +44,14 @@ public:
     /// Not backing off now.
     bool healthy() const { return failures_.load(std::memory_order_relaxed) == 0; }
 
+    /// What run() met on this server so far (statistics, not synchronisation).
+    struct Counts {
+        std::uint64_t connects = 0;         ///< connections attempted, made or not
+        std::uint64_t connect_timeouts = 0; ///< connects that the connect timeout ended
+        std::uint64_t timeouts = 0;         ///< exchanges that the operation timeout ended
+    };
+    Counts counts() const;
+
 private:
     using Clock = std::chrono::steady_clock;
     bool admit();
@@ -58,6 +67,8 @@ private:
 
     std::atomic<std::int64_t> retry_at_{0}; // Clock ticks; meaningful while failures_ > 0
     std::atomic<int> failures_{0};          // in a row
+
+    std::atomic<std::uint64_t> connects_{0}, connect_timeouts_{0}, timeouts_{0};
 };
 
 } // namespace kcache::store

@@ -372,6 +372,7 @@ std::unique_ptr<CompileLock> RedisTier::lock(const ContentKey& key) {
         if (!waited)
             counters_.lock_waits.fetch_add(1, std::memory_order_relaxed);
         if (std::chrono::steady_clock::now() + pause >= deadline) {
+            counters_.lock_timeouts.fetch_add(1, std::memory_order_relaxed);
             note("lock timeout", "another machine compiling the same code held its lock past the " +
                                      std::to_string(options_.lock_timeout.count()) +
                                      " ms timeout; compiling here too");
@@ -383,7 +384,14 @@ std::unique_ptr<CompileLock> RedisTier::lock(const ContentKey& key) {
 }
 
 TierStats RedisTier::stats() const {
-    return counters_.snapshot();
+    TierStats s = counters_.snapshot();
+    for (const auto& server : servers_) { // connections and their timeouts are the servers'
+        const RedisServer::Counts c = server->counts();
+        s.connects += c.connects;
+        s.connect_timeouts += c.connect_timeouts;
+        s.timeouts += c.timeouts;
+    }
+    return s;
 }
 
 } // namespace kcache::store

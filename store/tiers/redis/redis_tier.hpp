@@ -34,9 +34,9 @@
 // takes it only while the content entry is absent. A waiter polls, one round trip each time,
 // for the lock and for the content entry, backing off from 2 ms to 50 ms,
 // until it holds the lock, the entry is there, or the lock timeout passes (then it compiles
-// too). The holder's release goes through the upload queue behind its uploads, so the lock is
-// gone only once the entry is readable; a Lua script deletes it only if the holder still owns
-// it.
+// too, counted in lock_timeouts). The holder's release goes through the upload queue behind its
+// uploads, so the lock is gone only once the entry is readable; a Lua script deletes it only if the
+// holder still owns it.
 //
 // Thread-safety: thread-safe. Locks must not outlive their tier.
 #pragma once

@@ -299,6 +299,7 @@ TEST(DiskTier, TheCompileLockWaitsTimesOutAndDiesWithItsHolder) {
         ASSERT_TRUE(held);
         EXPECT_EQ(waiter->lock(key_n(1)), nullptr) << "held: the waiter gives up";
         EXPECT_EQ(waiter->stats().lock_waits, 1u);
+        EXPECT_EQ(waiter->stats().lock_timeouts, 1u) << "it gave up at the lock timeout";
         EXPECT_TRUE(waiter->lock(key_n(2))) << "another key is free";
     }
     EXPECT_TRUE(waiter->lock(key_n(1))) << "released with its holder";
@@ -322,6 +323,7 @@ TEST(DiskTier, TheCompileLockWaitsTimesOutAndDiesWithItsHolder) {
     ASSERT_EQ(::read(ready[0], &c, 1), 1);
     ASSERT_EQ(c, 'y');
     EXPECT_EQ(waiter->lock(key_n(3)), nullptr) << "held by the child";
+    EXPECT_EQ(waiter->stats().lock_timeouts, 2u);
     ::kill(child, SIGKILL);
     ::waitpid(child, nullptr, 0);
     EXPECT_TRUE(waiter->lock(key_n(3))) << "released by the child's death";
