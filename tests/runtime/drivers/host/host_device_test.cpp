@@ -216,6 +216,12 @@ std::size_t resident_bytes() {
     return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); // statm counts pages
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1 // clang's way of saying it
+#endif
+#endif
+
 TEST(HostDevice, UnloadingAModuleFreesItsJitMemory) {
 #if defined(__SANITIZE_ADDRESS__)
     GTEST_SKIP() << "AddressSanitizer keeps freed memory resident (its quarantine), so resident "
